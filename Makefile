@@ -1,0 +1,36 @@
+# The two entry points for a fresh Debian machine are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements/lock.txt | cut -c1-12)
+
+.PHONY: demo test setup services venv lint lock bench clean
+
+demo: setup ## install everything, seed demo data, run the platform on 127.0.0.1:8000
+	bash deploy/local/run_demo.sh
+
+test: setup ## run the whole test suite against real PostgreSQL, Redis, Orthanc and Celery
+	bash tests/run.sh
+
+setup: services venv
+
+services:
+	bash deploy/local/ensure_services.sh
+
+venv: $(STAMP)
+
+$(STAMP): requirements/lock.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/lock.txt
+	rm -f $(VENV)/.installed-*; touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+lock: ## re-resolve requirements/base.in into the pinned lock file
+	$(PY) -m pip install -q -r requirements/base.in
+	$(PY) -m pip freeze --exclude-editable > requirements/lock.txt
+
+clean:
+	rm -rf var/ .pytest_cache test-artifacts/

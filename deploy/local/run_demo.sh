@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Run the whole platform locally with demo data: Orthanc on loopback, a Celery
+# worker for each queue, and the web app on http://127.0.0.1:8000.
+# Called by `make demo` after the install steps. Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=.venv/bin/python
+mkdir -p var/log
+
+# Local secrets, generated once and kept out of git (var/ is ignored).
+if [ ! -f var/demo.env ]; then
+  rand() { $PY -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+  umask 077
+  cat > var/demo.env <<ENV
+SECRET_KEY=$(rand)
+ORTHANC_USERNAME=platform
+ORTHANC_PASSWORD=$(rand)
+DEID_KEY=$(rand)
+ENV
+fi
+set -a; source var/demo.env; set +a
+
+export DEBUG=${DEBUG:-1}
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sarcopenia}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+ORTHANC_PORT=${ORTHANC_PORT:-8042}
+export DICOMWEB_URL=http://127.0.0.1:${ORTHANC_PORT}/dicom-web
+export DICOMWEB_USERNAME=$ORTHANC_USERNAME DICOMWEB_PASSWORD=$ORTHANC_PASSWORD
+WEB_PORT=${WEB_PORT:-8000}
+
+db=${DATABASE_URL##*/}
+psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
+  || createdb -h 127.0.0.1 -U postgres "$db"
+
+$PY manage.py migrate --no-input -v0
+$PY manage.py seed_demo
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+$PY deploy/orthanc/run_orthanc.py --storage var/orthanc --port "$ORTHANC_PORT" \
+  >var/log/orthanc.log 2>&1 & pids+=($!)
+(cd platform && ../.venv/bin/celery -A config worker -Q default -n default@%h \
+  --concurrency 2 --loglevel INFO) >var/log/worker-default.log 2>&1 & pids+=($!)
+.venv/bin/celery -A ml_worker.celery_app worker -Q gpu -n gpu@%h --pool solo \
+  --loglevel INFO >var/log/worker-gpu.log 2>&1 & pids+=($!)
+
+echo "Platform: http://127.0.0.1:${WEB_PORT}/  (logs in var/log/, Ctrl-C to stop)"
+$PY manage.py runserver "127.0.0.1:${WEB_PORT}" --noreload

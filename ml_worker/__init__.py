@@ -1,0 +1,1 @@
+"""Django-free ML worker: spine levels, body composition, synthetic CT data."""

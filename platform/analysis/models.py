@@ -1,0 +1,66 @@
+from django.conf import settings
+from django.db import models
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATES = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED})
+
+# Reports may overtake each other between queues, so a queued job may finish
+# without its "running" report having been seen.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    JobState.QUEUED: frozenset(
+        {JobState.RUNNING, JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}
+    ),
+    JobState.RUNNING: frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED}),
+}
+
+
+class Job(models.Model):
+    """A unit of background work (classification, segmentation, training...).
+
+    `institution` is the owner of the data the job reads (null for project-wide
+    jobs); it scopes who may see the job like the studies it touches."""
+
+    project = models.ForeignKey(
+        "projects.ResearchProject", on_delete=models.PROTECT, related_name="jobs"
+    )
+    institution = models.ForeignKey(
+        "accounts.Institution", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    series = models.ForeignKey(
+        "imaging.Series", null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
+    )
+    job_type = models.CharField(max_length=32, db_index=True)
+    state = models.CharField(
+        max_length=16, choices=JobState.choices, default=JobState.QUEUED, db_index=True
+    )
+    progress = models.FloatField(default=0.0, help_text="0 to 1")
+    message = models.CharField(max_length=500, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True, help_text="Compact result or reference")
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker started it")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.job_type} #{self.pk} ({self.state})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES

@@ -1,0 +1,24 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from accounts.api import InstitutionViewSet, TokenView, me
+from analysis.api import JobViewSet
+from audit.api import AuditEventViewSet
+from imaging.api import SeriesViewSet, StudyViewSet
+from projects.api import CohortViewSet, MembershipViewSet, ProjectViewSet
+
+router = DefaultRouter()
+router.register("institutions", InstitutionViewSet, basename="institution")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("memberships", MembershipViewSet, basename="membership")
+router.register("cohorts", CohortViewSet, basename="cohort")
+router.register("studies", StudyViewSet, basename="study")
+router.register("series", SeriesViewSet, basename="series")
+router.register("jobs", JobViewSet, basename="job")
+router.register("audit-events", AuditEventViewSet, basename="auditevent")
+
+urlpatterns = [
+    path("me/", me, name="me"),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,1 @@
+"""Django-free DICOM helpers for ingest: upload validation and de-identification."""

@@ -1,0 +1,274 @@
+"""The permission matrix: every API endpoint × method × principal (each project
+role, a non-member of the same hospital, anonymous) × own/other institution,
+with the expected status written out for each cell.
+
+Columns: project_admin investigator labeler reviewer analyst viewer outsider anonymous.
+Default cross-institution roles: project_admin, reviewer, analyst. A forbidden
+action on a visible object is 403; an object the user may not see is 404."""
+
+from typing import Any
+
+import pytest
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from tests.conftest import World, client_for
+
+PRINCIPALS = [
+    "project_admin",
+    "investigator",
+    "labeler",
+    "reviewer",
+    "analyst",
+    "viewer",
+    "outsider",
+    "anonymous",
+]
+
+
+def _body(kind: str, w: World) -> dict[str, Any] | None:
+    bodies = {
+        "project_patch": {"description": "Updated protocol"},
+        "project_new": {"name": "New", "slug": "new", "institutions": ["A"]},
+        "grant": {"project": w.project.pk, "user": "candidate_a", "role": "viewer"},
+        "cohort_new": {"project": w.project.pk, "name": "Women", "criteria": {"sexes": ["F"]}},
+        "cohort_patch": {"description": "Revised"},
+        "job_new": {"project": w.project.pk, "job_type": "worker_info"},
+    }
+    return bodies.get(kind)
+
+
+# (case id, method, path with {object} placeholders, body kind, expected per principal)
+MATRIX = [
+    ("projects-list", "get", "/api/v1/projects/", None, "200 200 200 200 200 200 200 401"),
+    ("project-get", "get", "/api/v1/projects/{project}/", None, "200 200 200 200 200 200 404 401"),
+    (
+        "project-get-nonmember",
+        "get",
+        "/api/v1/projects/{other_project}/",
+        None,
+        "404 404 404 404 404 404 404 401",
+    ),
+    (
+        "project-patch",
+        "patch",
+        "/api/v1/projects/{project}/",
+        "project_patch",
+        "200 403 403 403 403 403 404 401",
+    ),
+    (
+        "project-create",
+        "post",
+        "/api/v1/projects/",
+        "project_new",
+        "403 403 403 403 403 403 403 401",
+    ),
+    (
+        "project-delete",
+        "delete",
+        "/api/v1/projects/{project}/",
+        None,
+        "405 405 405 405 405 405 405 401",
+    ),
+    (
+        "members-list",
+        "get",
+        "/api/v1/memberships/?project={project}",
+        None,
+        "200 200 200 200 200 200 200 401",
+    ),
+    (
+        "member-get-other-inst",
+        "get",
+        "/api/v1/memberships/{membership_b}/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    ("member-grant", "post", "/api/v1/memberships/", "grant", "201 403 403 403 403 403 400 401"),
+    (
+        "member-revoke-other-inst",
+        "delete",
+        "/api/v1/memberships/{membership_b}/",
+        None,
+        "204 403 403 403 403 403 404 401",
+    ),
+    (
+        "member-patch",
+        "patch",
+        "/api/v1/memberships/{membership_b}/",
+        "grant",
+        "405 405 405 405 405 405 405 401",
+    ),
+    ("cohort-get", "get", "/api/v1/cohorts/{cohort}/", None, "200 200 200 200 200 200 404 401"),
+    ("cohort-create", "post", "/api/v1/cohorts/", "cohort_new", "201 403 403 403 403 403 400 401"),
+    (
+        "cohort-patch",
+        "patch",
+        "/api/v1/cohorts/{cohort}/",
+        "cohort_patch",
+        "200 403 403 403 403 403 404 401",
+    ),
+    (
+        "cohort-delete",
+        "delete",
+        "/api/v1/cohorts/{cohort}/",
+        None,
+        "204 403 403 403 403 403 404 401",
+    ),
+    (
+        "cohort-refresh",
+        "post",
+        "/api/v1/cohorts/{cohort}/refresh/",
+        None,
+        "200 403 403 403 403 403 404 401",
+    ),
+    (
+        "study-get-own-inst",
+        "get",
+        "/api/v1/studies/{study_own}/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "study-get-other-inst",
+        "get",
+        "/api/v1/studies/{study_other}/",
+        None,
+        "200 404 404 200 200 404 404 401",
+    ),
+    (
+        "study-get-other-project",
+        "get",
+        "/api/v1/studies/{other_project_study}/",
+        None,
+        "404 404 404 404 404 404 404 401",
+    ),
+    ("study-create", "post", "/api/v1/studies/", None, "405 405 405 405 405 405 405 401"),
+    (
+        "study-delete",
+        "delete",
+        "/api/v1/studies/{study_own}/",
+        None,
+        "405 405 405 405 405 405 405 401",
+    ),
+    (
+        "series-get-own-inst",
+        "get",
+        "/api/v1/series/{series_own}/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "series-get-other-inst",
+        "get",
+        "/api/v1/series/{series_other}/",
+        None,
+        "200 404 404 200 200 404 404 401",
+    ),
+    ("job-get-own-inst", "get", "/api/v1/jobs/{job_own}/", None, "200 200 200 200 200 200 404 401"),
+    (
+        "job-get-other-inst",
+        "get",
+        "/api/v1/jobs/{job_other}/",
+        None,
+        "200 404 404 200 200 404 404 401",
+    ),
+    (
+        "job-get-project-wide",
+        "get",
+        "/api/v1/jobs/{job_project}/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    ("job-start", "post", "/api/v1/jobs/", "job_new", "201 403 403 403 403 403 400 401"),
+    (
+        "job-cancel-own-inst",
+        "post",
+        "/api/v1/jobs/{job_own}/cancel/",
+        None,
+        "200 403 403 403 403 403 404 401",
+    ),
+    (
+        "job-cancel-other-inst",
+        "post",
+        "/api/v1/jobs/{job_other}/cancel/",
+        None,
+        "200 404 404 403 403 404 404 401",
+    ),
+    ("job-delete", "delete", "/api/v1/jobs/{job_own}/", None, "405 405 405 405 405 405 405 401"),
+    ("audit-list", "get", "/api/v1/audit-events/", None, "200 200 200 200 200 200 200 401"),
+    ("audit-create", "post", "/api/v1/audit-events/", None, "405 405 405 405 405 405 405 401"),
+    (
+        "audit-delete",
+        "delete",
+        "/api/v1/audit-events/{audit_event}/",
+        None,
+        "405 405 405 405 405 405 405 401",
+    ),
+    ("institutions-list", "get", "/api/v1/institutions/", None, "200 200 200 200 200 200 200 401"),
+    ("me", "get", "/api/v1/me/", None, "200 200 200 200 200 200 200 401"),
+]
+
+CASES = [
+    pytest.param(method, path, body, principal, int(expected.split()[i]), id=f"{case}-{principal}")
+    for case, method, path, body, expected in MATRIX
+    for i, principal in enumerate(PRINCIPALS)
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "principal", "expected"), CASES)
+def test_permission_matrix(
+    world: World, method: str, path: str, body: str | None, principal: str, expected: int
+) -> None:
+    world.objects["audit_event"] = audit_record(
+        action=AuditAction.LOGIN, actor=world.users["viewer"]
+    )
+    ids = {"project": world.project.pk, "other_project": world.other_project.pk}
+    ids.update({name: obj.pk for name, obj in world.objects.items()})
+    user = None if principal == "anonymous" else world.users[principal]
+    client = client_for(user)
+    response = getattr(client, method)(
+        path.format(**ids), _body(body, world) if body else None, format="json"
+    )
+    assert response.status_code == expected, response.content[:300]
+
+
+def test_matrix_covers_every_api_route() -> None:
+    """A new endpoint must be added to the matrix: compare with the URL conf."""
+    from django.urls import get_resolver
+
+    api = get_resolver().url_patterns
+    names: set[str] = set()
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for p in patterns:
+            if hasattr(p, "url_patterns"):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif prefix.startswith("api/v1/") and p.name and "format" not in str(p.pattern):
+                names.add(p.name)
+
+    walk(api, "")
+    covered = {
+        "project-list",
+        "project-detail",
+        "membership-list",
+        "membership-detail",
+        "cohort-list",
+        "cohort-detail",
+        "cohort-refresh",
+        "study-list",
+        "study-detail",
+        "series-list",
+        "series-detail",
+        "job-list",
+        "job-detail",
+        "job-cancel",
+        "auditevent-list",
+        "auditevent-detail",
+        "institution-list",
+        "institution-detail",
+        "me",
+        "api-token",
+        "api-root",
+    }
+    assert names <= covered, f"endpoints missing from the matrix: {sorted(names - covered)}"
