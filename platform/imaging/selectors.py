@@ -14,6 +14,7 @@ def study_list(*, user: Any, capability: Capability = Capability.VIEW_STUDIES) -
         Study.objects.filter(scoped_filter(user, capability))
         .select_related("institution", "project")
         .annotate(series_count=Count("series"))
+        .order_by("-created_at", "-id")  # GROUP BY drops Meta.ordering
     )
 
 

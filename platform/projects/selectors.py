@@ -38,4 +38,4 @@ def institution_list(*, user: Any) -> QuerySet[Institution]:
     ids = list(accesses_for(user))
     return Institution.objects.filter(
         pk__in=Institution.objects.filter(projects__in=ids).values("pk")
-    ) | Institution.objects.filter(pk=user.institution_id)
+    ) | Institution.objects.filter(pk=getattr(user, "institution_id", None))

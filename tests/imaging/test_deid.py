@@ -25,21 +25,58 @@ FRAME_OF_REFERENCE_UID = "1.2.826.0.1.3680043.8.498.1003"
 REFERENCED_SOP_UID = "1.2.826.0.1.3680043.8.498.1099"
 
 # PHI-capable public attributes that each get a unique canary string.
-_CANARY_TEXT = (
-    "IssuerOfPatientID OtherPatientIDs OtherPatientNames PatientAddress "
-    "PatientTelephoneNumbers PatientMotherBirthName PatientBirthName MedicalRecordLocator "
-    "PatientComments AdditionalPatientHistory Occupation Allergies MedicalAlerts "
-    "InstitutionName InstitutionAddress InstitutionalDepartmentName StationName "
-    "ReferringPhysicianName PerformingPhysicianName OperatorsName PhysiciansOfRecord "
-    "NameOfPhysiciansReadingStudy RequestingPhysician AccessionNumber StudyID "
-    "StudyDescription SeriesDescription ProtocolName ImageComments DeviceSerialNumber "
-    "RequestedProcedureDescription PerformedProcedureStepDescription "
-    "PerformedProcedureStepID AdmissionID DerivationDescription ContrastBolusAgent "
-    "AcquisitionDeviceProcessingDescription RequestedProcedureID PatientState "
-    "CountryOfResidence RegionOfResidence MilitaryRank BranchOfService "
-    "PatientReligiousPreference ResponsibleOrganization ResponsiblePerson "
-    "StationAETitle DetectorID GantryID GeneratorID"
-).split()
+_CANARY_TEXT = [
+    "IssuerOfPatientID",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "PatientMotherBirthName",
+    "PatientBirthName",
+    "MedicalRecordLocator",
+    "PatientComments",
+    "AdditionalPatientHistory",
+    "Occupation",
+    "Allergies",
+    "MedicalAlerts",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "PhysiciansOfRecord",
+    "NameOfPhysiciansReadingStudy",
+    "RequestingPhysician",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDescription",
+    "SeriesDescription",
+    "ProtocolName",
+    "ImageComments",
+    "DeviceSerialNumber",
+    "RequestedProcedureDescription",
+    "PerformedProcedureStepDescription",
+    "PerformedProcedureStepID",
+    "AdmissionID",
+    "DerivationDescription",
+    "ContrastBolusAgent",
+    "AcquisitionDeviceProcessingDescription",
+    "RequestedProcedureID",
+    "PatientState",
+    "CountryOfResidence",
+    "RegionOfResidence",
+    "MilitaryRank",
+    "BranchOfService",
+    "PatientReligiousPreference",
+    "ResponsibleOrganization",
+    "ResponsiblePerson",
+    "StationAETitle",
+    "DetectorID",
+    "GantryID",
+    "GeneratorID",
+]
 
 
 def make_ct(
@@ -129,7 +166,7 @@ def _add_phi_sequences(ds: Dataset) -> None:
     request.RequestedProcedureID = "PHICANARY-REQ-ID"
     request.ScheduledProcedureStepID = "PHICANARY-SPS-ID"
     request.ScheduledProcedureStepDescription = "PHICANARY-SPS-DESC"
-    request.AccessionNumber = "PHICANARY-REQ-ACC"
+    request.AccessionNumber = "PHICANARY-RQACC"
     ds.RequestAttributesSequence = Sequence([request])
     operator = Dataset()
     operator.PersonName = "PHICANARY^Operator"
@@ -194,8 +231,11 @@ def all_values(ds: Dataset) -> list[tuple[int, str]]:
 
 @pytest.fixture
 def source() -> Dataset:
-    # Parsed from bytes so the input is a real FileDataset with raw, unconverted values.
-    return parsed(make_ct())
+    # Parsed from bytes so the input is a real FileDataset with raw, unconverted values;
+    # its preamble is outside the data set yet written to disk, so it gets a canary too.
+    ds = parsed(make_ct())
+    ds.preamble = b"PHICANARY-preamble".ljust(128, b"\0")
+    return ds
 
 
 def test_fixture_really_carries_canaries(source: Dataset) -> None:
@@ -354,7 +394,10 @@ def test_identity_removed_markers(source: Dataset) -> None:
     methods = list(out.DeidentificationMethod)
     assert any(PROFILE_VERSION in method for method in methods)
     assert all(len(method) <= 64 for method in methods)
-    codes = {(item.CodeValue, item.CodingSchemeDesignator) for item in out.DeidentificationMethodCodeSequence}
+    codes = {
+        (item.CodeValue, item.CodingSchemeDesignator)
+        for item in out.DeidentificationMethodCodeSequence
+    }
     assert codes == {("113100", "DCM"), ("113108", "DCM"), ("113107", "DCM")}
 
 
@@ -362,6 +405,18 @@ def test_input_not_mutated(source: Dataset) -> None:
     before = to_bytes(source)
     run(source)
     assert to_bytes(source) == before
+
+
+def test_dataset_without_meta_or_patient_id_gets_per_study_pseudonym() -> None:
+    first, second = make_ct(), make_ct(study_uid="1.2.826.0.1.3680043.8.498.4001")
+    for ds in (first, second):
+        del ds.file_meta
+        del ds.PatientID
+    result = run(first)
+    assert result.dataset.PatientID == result.pseudonym
+    assert result.dataset.file_meta.MediaStorageSOPInstanceUID == result.dataset.SOPInstanceUID
+    assert run(first).pseudonym == result.pseudonym
+    assert run(second).pseudonym != result.pseudonym
 
 
 def test_key_and_project_required(source: Dataset) -> None:

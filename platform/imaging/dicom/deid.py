@@ -86,6 +86,8 @@ def deidentify(ds: Dataset, *, project_key: str, key: bytes) -> DeidResult:
     out = Dataset()
     for element in work:
         out.add(element)
+    # Type 2 in every image IOD, and ingest groups studies by it: present even if absent.
+    out.PatientID = out.PatientName = context.pseudonym
     out.file_meta = _new_file_meta(ds, out, context)
     _record_method(out)
     return DeidResult(out, context.pseudonym, MappingProxyType(dict(context.uid_map)))
@@ -137,8 +139,8 @@ _RULES = _build_rules()
 
 
 def _action_for(tag: BaseTag, vr: str) -> str:
-    if tag.is_private or tag.element == 0:
-        return "X"  # private data (no Retain Safe Private option) and stale group lengths
+    if tag.element == 0:
+        return "X"  # group lengths go stale once elements are removed
     if tag.group & 0xFF00 in (0x5000, 0x6000):
         return "X"  # curves and overlays: the Clean Graphics option is not applied
     rule = _RULES.get(int(tag))
@@ -153,7 +155,8 @@ def _apply_profile(ds: Dataset, context: _Context) -> None:
     for tag in list(ds.keys()):
         tag = BaseTag(tag)
         if tag.is_private:
-            del ds[tag]  # before conversion: private values may not even parse
+            # No Retain Safe Private option. Deleted unconverted: they may not even parse.
+            del ds[tag]
             continue
         element = ds[tag]
         _ACTIONS[_action_for(tag, element.VR)](ds, element, context)

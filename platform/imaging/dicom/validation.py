@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.pixels import iter_pixels
 from pydicom.uid import (
@@ -27,7 +28,7 @@ from pydicom.uid import (
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
-    JPEGLosslessP14,
+    JPEGLossless,
     JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
@@ -51,7 +52,7 @@ COMPRESSED_SYNTAXES = frozenset(
         JPEG2000,
         JPEGLSLossless,
         JPEGLSNearLossless,
-        JPEGLosslessP14,
+        JPEGLossless,
         JPEGLosslessSV1,
         RLELossless,
     }
@@ -68,6 +69,7 @@ _JUNK_DIRS = frozenset({"__MACOSX"})
 _JUNK_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 _ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _READ_CHUNK = 1 << 16
+_UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 class DicomRejected(Exception):
@@ -140,8 +142,11 @@ def _parse(data: bytes) -> Dataset:
         )
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
+        _check_not_truncated(ds)
         for _ in ds.iterall():  # values convert lazily: force every one now
             pass
+    except DicomRejected:
+        raise
     except Exception as exc:  # untrusted bytes: pydicom raises many types on garbage
         raise DicomRejected(
             "unreadable", f"The file could not be parsed as DICOM ({type(exc).__name__})."
@@ -149,6 +154,17 @@ def _parse(data: bytes) -> Dataset:
     if not ds.file_meta or "TransferSyntaxUID" not in ds.file_meta:
         raise DicomRejected("missing_file_meta", "The DICOM file meta information is missing.")
     return ds
+
+
+def _check_not_truncated(ds: Dataset) -> None:
+    """pydicom keeps a value cut short by end of file; compare it with its declared length."""
+    for dataset in (ds.file_meta, ds):
+        for tag in list(dataset.keys()):  # keys, not elements: no value conversion yet
+            raw = dataset.get_item(tag)
+            if not isinstance(raw, RawDataElement) or raw.value is None:
+                continue
+            if raw.length != _UNDEFINED_LENGTH and len(raw.value) < raw.length:
+                raise DicomRejected("truncated", "The file ends in the middle of an element.")
 
 
 def _transfer_syntax(ds: Dataset) -> str:
