@@ -4,7 +4,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import InstitutionViewSet, TokenView, me
 from analysis.api import JobViewSet
 from audit.api import AuditEventViewSet
-from imaging.api import SeriesViewSet, StudyViewSet
+from imaging.api import SeriesViewSet, StudyViewSet, UploadView
 from projects.api import CohortViewSet, MembershipViewSet, ProjectViewSet
 
 router = DefaultRouter()
@@ -20,5 +20,6 @@ router.register("audit-events", AuditEventViewSet, basename="auditevent")
 urlpatterns = [
     path("me/", me, name="me"),
     path("auth/token/", TokenView.as_view(), name="api-token"),
+    path("uploads/", UploadView.as_view(), name="upload"),
     path("", include(router.urls)),
 ]

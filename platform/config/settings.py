@@ -227,3 +227,16 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Upload limits and de-identification. DEID_KEY keys patient pseudonyms, date
+# shifts and UID remapping; it lives only in the environment, never in the DB.
+DEID_KEY = env_str("DEID_KEY", "dev-only-deid-key" if DEBUG else "")
+if not DEID_KEY:
+    raise ImproperlyConfigured("DEID_KEY must be set when DEBUG is off")
+UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 64 * 2**20)
+UPLOAD_MAX_REQUEST_BYTES = env_int("UPLOAD_MAX_REQUEST_BYTES", 2 * 2**30)
+UPLOAD_MAX_ZIP_MEMBERS = env_int("UPLOAD_MAX_ZIP_MEMBERS", 20000)
+UPLOAD_MAX_ZIP_RATIO = env_int("UPLOAD_MAX_ZIP_RATIO", 200)
+STOW_BATCH_SIZE = env_int("STOW_BATCH_SIZE", 50)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 2**20  # larger parts spool to temporary files
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 5000)

@@ -1,17 +1,27 @@
-"""Read-only REST endpoints of the imaging index (rows come from ingest).
-Detail reads of a study are audited as data views."""
+"""REST endpoints of the imaging index (read-only: rows come from ingest) and
+the upload endpoint. Detail reads of a study are audited as data views."""
 
 from typing import Any
 
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django_filters import rest_framework as filters
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from imaging import selectors
+from core.fields import VisiblePrimaryKeyField
+from imaging import selectors, services
+from imaging.ingest import ZIP_MAGIC, FileOutcome, FileStatus, UploadItem
 from imaging.models import Series, Study
+from projects.access import require
+from projects.roles import Capability
+from projects.selectors import project_list
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -110,3 +120,76 @@ class SeriesViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> Any:
         return selectors.series_list(user=self.request.user)
+
+
+class UploadSerializer(serializers.Serializer):
+    project = VisiblePrimaryKeyField(selector=project_list)
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True), allow_empty=False
+    )
+
+
+class UploadView(APIView):
+    """Upload DICOM files or zips into a project (investigators). Answers with a
+    per-file report: 201 if anything new was stored, 200 if all were duplicates,
+    400 if nothing could be stored, 413 if the request is over the size cap."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer}, responses={201: dict, 400: dict}
+    )
+    def post(self, request: Request) -> Response:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.UPLOAD_MAX_REQUEST_BYTES:
+            return Response(
+                {"message": f"Upload larger than {settings.UPLOAD_MAX_REQUEST_BYTES} bytes."},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        form = UploadSerializer(
+            data={"project": request.data.get("project"), "files": request.FILES.getlist("files")},
+            context={"request": request},
+        )
+        form.is_valid(raise_exception=True)
+        project = form.validated_data["project"]
+        require(
+            request.user,
+            Capability.UPLOAD,
+            project_id=project.pk,
+            institution_id=request.user.institution_id,
+        )
+        items, oversized = _read_uploads(form.validated_data["files"])
+        report = services.upload_ingest(
+            project=project, user=request.user, items=items, request=request
+        )
+        report.files[:0] = oversized
+        body = report.as_dict()
+        counts = body["counts"]
+        if counts["accepted"]:
+            return Response(body, status=status.HTTP_201_CREATED)
+        if counts["duplicate"]:
+            return Response(body, status=status.HTTP_200_OK)
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _read_uploads(files: list[UploadedFile]) -> tuple[list[UploadItem], list[FileOutcome]]:
+    """Read uploaded parts, refusing oversized ones before reading them (zips
+    may be larger than a single file, up to the request cap)."""
+    items, refused = [], []
+    for uploaded in files:
+        name = (uploaded.name or "unnamed")[:255]
+        head = uploaded.read(4)
+        cap = (
+            settings.UPLOAD_MAX_REQUEST_BYTES
+            if head == ZIP_MAGIC
+            else settings.UPLOAD_MAX_FILE_BYTES
+        )
+        if uploaded.size > cap:
+            refused.append(
+                FileOutcome(
+                    name, FileStatus.REJECTED, "too_large", f"File larger than {cap} bytes."
+                )
+            )
+            continue
+        items.append(UploadItem(name, head + uploaded.read()))
+    return items, refused

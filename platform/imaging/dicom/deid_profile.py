@@ -269,8 +269,10 @@ LOCAL_ADDITIONS: dict[str, str] = _codes(_LOCAL_REMOVE, "X")
 
 # Retain Patient Characteristics Option (DCM 113108): its column of Table E.1-1.
 # C (clean free text) is applied as removal: no free-text cleaner is trusted here.
+# Ethnic Group is a free-text SH that sites fill with anything (seen: names,
+# record numbers), and body composition does not need it, so it is cleaned too.
 RETAIN_PATIENT_CHARACTERISTICS: dict[str, str] = {
-    "EthnicGroup": "K",
+    "EthnicGroup": "C",
     "PatientAge": "K",
     "PatientSex": "K",
     "PatientSexNeutered": "K",

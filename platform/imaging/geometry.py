@@ -1,0 +1,52 @@
+"""Series geometry from (de-identified) CT headers: where each slice lies along
+the slice normal, so slices can be ordered whatever order they arrive in."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom import Dataset
+
+
+@dataclass(frozen=True)
+class SliceGeometry:
+    position_mm: float | None  # along the slice normal
+    orientation: list[float] | None
+    pixel_spacing_mm: list[float] | None
+    thickness_mm: float | None
+    rows: int | None
+    columns: int | None
+
+
+def _floats(value: object, count: int) -> list[float] | None:
+    try:
+        numbers = [float(v) for v in value]  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return None
+    return numbers if len(numbers) == count else None
+
+
+def slice_geometry(ds: Dataset) -> SliceGeometry:
+    orientation = _floats(ds.get("ImageOrientationPatient"), 6)
+    position = _floats(ds.get("ImagePositionPatient"), 3)
+    along_normal = None
+    if orientation and position:
+        normal = np.cross(orientation[:3], orientation[3:])
+        along_normal = round(float(np.dot(normal, position)), 4)
+    elif "SliceLocation" in ds:
+        along_normal = float(ds.SliceLocation)
+    thickness = ds.get("SliceThickness")
+    return SliceGeometry(
+        position_mm=along_normal,
+        orientation=orientation,
+        pixel_spacing_mm=_floats(ds.get("PixelSpacing"), 2),
+        thickness_mm=float(thickness) if thickness not in (None, "") else None,
+        rows=int(ds.Rows) if "Rows" in ds else None,
+        columns=int(ds.Columns) if "Columns" in ds else None,
+    )
+
+
+def spacing_between(positions: list[float]) -> float | None:
+    """Median gap between sorted slice positions (robust to one missing slice)."""
+    if len(positions) < 2:
+        return None
+    return round(float(np.median(np.diff(sorted(positions)))), 4)

@@ -1,0 +1,198 @@
+"""Writes to the imaging index: ingest an upload into a project."""
+
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from core.errors import ApplicationError
+from imaging import ingest
+from imaging.dicomweb import ImageStore, ImageStoreError, image_store
+from imaging.geometry import slice_geometry, spacing_between
+from imaging.models import Series, Study
+from projects.models import ResearchProject
+
+logger = logging.getLogger(__name__)
+_AGE_RE = re.compile(r"^(\d{3})([DWMY])$")
+_AGE_DIVISOR = {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}
+
+
+@dataclass
+class UploadReport:
+    files: list[ingest.FileOutcome]
+    study_ids: list[int]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return ingest.counts(self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "counts": self.counts,
+            "studies": self.study_ids,
+            "files": ingest.report_rows(self.files),
+        }
+
+
+def upload_ingest(
+    *,
+    project: ResearchProject,
+    user: Any,
+    items: list[ingest.UploadItem],
+    request: HttpRequest | None = None,
+    store: ImageStore | None = None,
+) -> UploadReport:
+    """Validate, de-identify, store and index an upload for the user's institution."""
+    if user.institution_id is None:
+        raise ApplicationError("Uploads are attributed to an institution; you have none.")
+    store = store or image_store()
+    outcomes: list[ingest.FileOutcome] = []
+    prepared = [
+        p
+        for item in ingest.expand_uploads(items, outcomes)
+        if (p := ingest.prepare(item, project_key=str(project.pk), outcomes=outcomes)) is not None
+    ]
+    _reject_foreign_studies(prepared, project, user.institution_id)
+    ingest.mark_duplicates([p for p in prepared if p.outcome.status == "accepted"], store)
+    ingest.store_batches(prepared, store, settings.STOW_BATCH_SIZE)
+    stored = [
+        p
+        for p in prepared
+        if p.outcome.status in (ingest.FileStatus.ACCEPTED, ingest.FileStatus.DUPLICATE)
+    ]
+    study_ids = _index(stored, project=project, user=user, store=store)
+    report = UploadReport(files=outcomes + [p.outcome for p in prepared], study_ids=study_ids)
+    audit_record(
+        action=AuditAction.DATA_UPLOADED,
+        actor=user,
+        project_id=project.pk,
+        request=request,
+        detail={"counts": report.counts, "studies": study_ids},
+    )
+    return report
+
+
+def _reject_foreign_studies(
+    prepared: list[ingest.PreparedInstance], project: ResearchProject, institution_id: int
+) -> None:
+    """A study already indexed for another institution stays theirs."""
+    uids = {p.study_uid for p in prepared}
+    foreign = set(
+        Study.objects.filter(project=project, study_instance_uid__in=uids)
+        .exclude(institution_id=institution_id)
+        .values_list("study_instance_uid", flat=True)
+    )
+    for item in prepared:
+        if item.study_uid in foreign:
+            item.outcome.status = ingest.FileStatus.REJECTED
+            item.outcome.code = "study_owned_elsewhere"
+            item.outcome.message = "This study was uploaded by another institution."
+
+
+@transaction.atomic
+def _index(
+    stored: list[ingest.PreparedInstance], *, project: ResearchProject, user: Any, store: ImageStore
+) -> list[int]:
+    by_series: dict[tuple[str, str], list[ingest.PreparedInstance]] = defaultdict(list)
+    for item in stored:
+        by_series[(item.study_uid, item.series_uid)].append(item)
+    study_ids: list[int] = []
+    for (study_uid, series_uid), items in by_series.items():
+        study = _study_upsert(project, user, study_uid, items[0].dataset)
+        _series_upsert(study, series_uid, items, store)
+        if study.pk not in study_ids:
+            study_ids.append(study.pk)
+    return study_ids
+
+
+def _study_upsert(project: ResearchProject, user: Any, study_uid: str, ds: Any) -> Study:
+    study, _ = Study.objects.select_for_update().get_or_create(
+        project=project,
+        study_instance_uid=study_uid,
+        defaults={
+            "institution_id": user.institution_id,
+            "uploaded_by": user,
+            "patient_pseudonym": str(ds.get("PatientID", ""))[:64],
+            "patient_sex": str(ds.get("PatientSex", ""))
+            if ds.get("PatientSex") in ("F", "M", "O")
+            else "",
+            "patient_age_years": _age_years(ds.get("PatientAge")),
+            "patient_height_m": _positive_float(ds.get("PatientSize")),
+            "patient_weight_kg": _positive_float(ds.get("PatientWeight")),
+            "study_date": _dicom_date(ds.get("StudyDate")),
+            "modality": str(ds.get("Modality", ""))[:16],
+            "description": str(ds.get("StudyDescription", ""))[:200],
+            "body_part": str(ds.get("BodyPartExamined", ""))[:64],
+        },
+    )
+    return study
+
+
+def _series_upsert(
+    study: Study, series_uid: str, items: list[ingest.PreparedInstance], store: ImageStore
+) -> Series:
+    first = items[0].dataset
+    series, _ = Series.objects.select_for_update().get_or_create(
+        study=study,
+        series_instance_uid=series_uid,
+        defaults={
+            "series_number": _int_or_none(first.get("SeriesNumber")),
+            "modality": str(first.get("Modality", ""))[:16],
+            "description": str(first.get("SeriesDescription", ""))[:200],
+        },
+    )
+    geometries = [slice_geometry(item.dataset) for item in items]
+    positions = {g.position_mm for g in geometries if g.position_mm is not None}
+    positions |= set(series.slice_positions_mm or [])
+    series.slice_positions_mm = sorted(positions, reverse=True)  # superior first
+    # The store is the truth for how many instances the series holds.
+    try:
+        series.slice_count = len(store.instance_uids(study.study_instance_uid, series_uid))
+    except ImageStoreError:
+        series.slice_count = max(series.slice_count, len(series.slice_positions_mm))
+    reference = geometries[0]
+    series.rows, series.columns = reference.rows, reference.columns
+    series.pixel_spacing_mm = reference.pixel_spacing_mm
+    series.slice_thickness_mm = reference.thickness_mm
+    series.orientation = reference.orientation
+    series.spacing_between_slices_mm = spacing_between(series.slice_positions_mm)
+    series.save()
+    return series
+
+
+def _age_years(value: Any) -> int | None:
+    match = _AGE_RE.match(str(value or ""))
+    if not match:
+        return None
+    return int(int(match.group(1)) / _AGE_DIVISOR[match.group(2)])
+
+
+def _positive_float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _dicom_date(value: Any) -> date | None:
+    text = str(value or "")
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
