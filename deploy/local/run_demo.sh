@@ -41,6 +41,20 @@ trap cleanup EXIT INT TERM
 
 $PY deploy/orthanc/run_orthanc.py --storage var/orthanc --port "$ORTHANC_PORT" \
   >var/log/orthanc.log 2>&1 & pids+=($!)
+orthanc_up() {
+  curl -sf -u "$ORTHANC_USERNAME:$ORTHANC_PASSWORD" "http://127.0.0.1:${ORTHANC_PORT}/system" >/dev/null
+}
+for _ in $(seq 60); do orthanc_up && break; sleep 0.5; done
+orthanc_up || { echo "Orthanc did not start:"; tail -5 var/log/orthanc.log; exit 1; }
+
+# Demo studies: synthetic CT with canary PHI, ingested like a hospital upload
+# (validated, de-identified, stored). Re-running finds them as duplicates.
+if [ ! -d var/demo_dicom/patient02 ]; then
+  $PY -m ml_worker.synthetic --out var/demo_dicom --patients 3 --slices 60 --seed 1 --with-rejects
+fi
+$PY manage.py ingest_dicom var/demo_dicom/patient00 var/demo_dicom/patient01 \
+  --project sarcopenia-l3 --user investigator_nvh
+$PY manage.py ingest_dicom var/demo_dicom/patient02 --project sarcopenia-l3 --user investigator_rmc
 (cd platform && ../.venv/bin/celery -A config worker -Q default -n default@%h \
   --concurrency 2 --loglevel INFO) >var/log/worker-default.log 2>&1 & pids+=($!)
 .venv/bin/celery -A ml_worker.celery_app worker -Q gpu -n gpu@%h --pool solo \

@@ -12,9 +12,11 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("config.api_urls")),
+    path("dicomweb/", include("imaging.proxy_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's script as a file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("", pages.project_list, name="project-list"),
     path("projects/<int:pk>/", pages.project_detail, name="project-detail"),
+    path("projects/<int:pk>/upload/", pages.project_upload, name="project-upload"),
 ]

@@ -18,6 +18,11 @@ from imaging.dicomweb import ImageStore, ImageStoreError
 
 logger = logging.getLogger(__name__)
 ZIP_MAGIC = b"PK\x03\x04"
+QUARANTINE_MESSAGES = {
+    "secondary_capture": "Not stored: screen captures may carry burned-in identifying text.",
+    "burned_in_annotation": "Not stored: the image declares burned-in annotation.",
+    "structured_report": "Not stored: reports (dose SR included) may carry identifying text.",
+}
 
 
 class FileStatus(StrEnum):

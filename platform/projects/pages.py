@@ -2,6 +2,7 @@
 user is not a member of is a 404, and every list is scoped to the user."""
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -28,9 +29,25 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "project": project,
         "my_roles": sorted(access.roles),
         "can_manage": access.can(Capability.MANAGE_MEMBERS),
+        "can_upload": access.can(Capability.UPLOAD, institution_id=request.user.institution_id),
         "memberships": selectors.membership_list(user=request.user).filter(project=project),
         "cohorts": selectors.cohort_list(user=request.user).filter(project=project),
-        "studies": study_list(user=request.user).filter(project=project)[:200],
+        "studies": study_list(user=request.user)
+        .filter(project=project)
+        .prefetch_related("series")[:200],
         "jobs": job_list(user=request.user).filter(project=project)[:50],
     }
     return render(request, "projects/project_detail.html", context)
+
+
+@login_required
+def project_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """Upload page: the browser sends each file (or zip) to the upload API with
+    its own progress bar and report row (static/js/upload.js)."""
+    project = selectors.project_list(user=request.user).filter(pk=pk).first()
+    access = access_for(request.user, pk)
+    if project is None or access is None:
+        raise Http404("No such project")
+    if not access.can(Capability.UPLOAD, institution_id=request.user.institution_id):
+        raise PermissionDenied("Only investigators upload data.")
+    return render(request, "projects/project_upload.html", {"project": project})

@@ -14,6 +14,8 @@ from projects.access import user_can
 from projects.models import ResearchProject
 from projects.roles import Capability
 
+MAX_LISTED = 10
+
 
 class Command(BaseCommand):
     help = "Ingest DICOM files, folders or zips into a project as an investigator."
@@ -46,7 +48,9 @@ class Command(BaseCommand):
             report = upload_ingest(project=project, user=user, items=items)
             for key, value in report.counts.items():
                 totals[key] = totals.get(key, 0) + value
-            for row in report.files:
-                if row.status in ("rejected", "quarantined"):
-                    self.stdout.write(f"  {row.status}: {row.name} ({row.code}: {row.message})")
+            problems = [row for row in report.files if row.status in ("rejected", "quarantined")]
+            for row in problems[:MAX_LISTED]:
+                self.stdout.write(f"  {row.status}: {row.name} ({row.code}: {row.message})")
+            if len(problems) > MAX_LISTED:
+                self.stdout.write(f"  ... and {len(problems) - MAX_LISTED} more not stored")
         self.stdout.write(self.style.SUCCESS(f"Ingested {len(files)} files: {totals}"))
