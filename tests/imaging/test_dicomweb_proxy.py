@@ -21,7 +21,8 @@ import pydicom
 import pytest
 from django.core.signals import request_finished
 from django.db import close_old_connections
-from django.test import Client
+from django.test import Client, RequestFactory
+from django.urls import resolve
 from pydicom.dataset import Dataset
 from rest_framework.authtoken.models import Token
 
@@ -213,12 +214,14 @@ def test_head_sends_headers_only(world: World, stored: dict[str, Stored]) -> Non
 def test_client_leaving_mid_stream_is_audited_as_incomplete(
     world: World, stored: dict[str, Stored]
 ) -> None:
-    response = browser(world, "viewer").get(
-        stored["own"].url(SERIES), headers={"accept": INSTANCE_ACCEPT}
-    )
-    first_chunk = next(iter(response.streaming_content))
-    # What the server does when the browser goes away (keeping the test's DB connection).
-    request_finished.disconnect(close_old_connections)
+    # The view itself, as a WSGI server runs it: iterate, then close() when the browser goes.
+    url = stored["own"].url(SERIES)
+    request = RequestFactory().get(url, headers={"accept": INSTANCE_ACCEPT})
+    request.user = world.users["viewer"]
+    match = resolve(url)
+    response = match.func(request, *match.args, **match.kwargs)
+    first_chunk = next(iter(response))
+    request_finished.disconnect(close_old_connections)  # keep the test's DB connection
     try:
         response.close()
     finally:
