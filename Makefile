@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements/lock.txt | cut -c1-12)
 
-.PHONY: demo test setup services venv lint lock bench clean
+NODE_STAMP := frontend/node_modules/.installed-$(shell sha1sum frontend/package-lock.json | cut -c1-12)
+
+.PHONY: demo test setup services venv node lint lock bench clean
 
 demo: setup ## install everything, seed demo data, run the platform on 127.0.0.1:8000
 	bash deploy/local/run_demo.sh
@@ -12,7 +14,7 @@ demo: setup ## install everything, seed demo data, run the platform on 127.0.0.1
 test: setup ## run the whole test suite against real PostgreSQL, Redis, Orthanc and Celery
 	bash tests/run.sh
 
-setup: services venv
+setup: services venv node
 
 services:
 	bash deploy/local/ensure_services.sh
@@ -24,6 +26,12 @@ $(STAMP): requirements/lock.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/lock.txt
 	rm -f $(VENV)/.installed-*; touch $@
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	rm -f frontend/node_modules/.installed-*; touch $@
 
 lint: venv
 	$(VENV)/bin/ruff check .

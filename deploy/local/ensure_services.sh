@@ -41,6 +41,9 @@ if ! command -v Orthanc >/dev/null || [ ! -e /usr/share/orthanc/plugins/libOrtha
   log "installing Orthanc and its DICOMweb plugin"; apt_install orthanc orthanc-dicomweb
 fi
 
+# Node.js and npm for the frontend build and browser tests.
+command -v npm >/dev/null || { log "installing Node.js and npm"; apt_install nodejs npm; }
+
 # Debian chromium for the browser tests.
 if [ "${WITH_BROWSER:-1}" = "1" ] && [ ! -x /usr/bin/chromium ]; then
   log "installing chromium"; apt_install chromium

@@ -7,6 +7,7 @@ scope is 404, one visible without VIEW_IMAGES is 403, anonymous is 401. The
 image store's URL, credentials and headers never reach the browser."""
 
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +18,14 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
+from requests.adapters import HTTPAdapter
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+from urllib3.util import Retry
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from imaging.dicomweb import ImageStoreError, image_store
+from imaging.dicomweb import ImageStore, ImageStoreError, image_store
 from imaging.models import Study
 from imaging.proxy_paths import (
     SEARCH_STUDIES,
@@ -44,6 +47,7 @@ ALLOWED_METHODS = ("GET", "HEAD")
 _UPSTREAM_FAULTS = {401, 403, 407}
 _OUTCOMES = {401: "unauthenticated", 403: "denied", 404: "not_found", 405: "method_not_allowed"}
 _token_auth = TokenAuthentication()
+_thread = threading.local()
 
 
 @dataclass
@@ -243,7 +247,7 @@ def _open_upstream(
         "Forwarded": f"host={request.get_host()};proto={request.scheme}",
     }
     try:
-        upstream = image_store().get(path, params=query or None, headers=headers, stream=True)
+        upstream = _store().get(path, params=query or None, headers=headers, stream=True)
     except ImageStoreError as exc:
         logger.warning("image store unreachable: %s", exc)
         return _bad_gateway()
@@ -258,6 +262,23 @@ def _open_upstream(
     return JsonResponse(
         {"message": "The image store refused this request."}, status=upstream.status_code
     )
+
+
+def _store() -> ImageStore:
+    """This thread's image store client. Kept between requests so that its
+    keep-alive connections are reused (a new TCP connection per frame costs
+    more than the frame); per thread because requests.Session is not
+    thread-safe. Rebuilt when the settings change (tests)."""
+    store: ImageStore | None = getattr(_thread, "store", None)
+    wanted = (settings.DICOMWEB_URL, settings.DICOMWEB_USERNAME, settings.DICOMWEB_PASSWORD)
+    if store is None or (store.base_url, store.username, store.password) != wanted:
+        store = _thread.store = image_store()
+        # One retry: the store may close an idle keep-alive connection just as it
+        # is reused. Only GETs pass here, so a retry is safe.
+        retry = Retry(total=1, connect=1, read=1, status=0, redirect=0, other=0)
+        store.session.mount("http://", HTTPAdapter(max_retries=retry))
+        store.session.mount("https://", HTTPAdapter(max_retries=retry))
+    return store
 
 
 def _refused_upstream(log: AccessLog, response: HttpResponseBase) -> HttpResponseBase:

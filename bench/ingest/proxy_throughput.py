@@ -1,0 +1,357 @@
+"""WADO-RS throughput through the platform's DICOMweb proxy against direct Orthanc.
+
+Starts its own temporary Orthanc, PostgreSQL database and gunicorn-served platform (DEBUG=1, a
+viewer with a token), stores a synthetic CT series, then times, alternately direct and proxied:
+retrieve of the whole series, and a fetch of every frame one by one (sequentially, and with a few
+parallel connections as a browser viewer does). Prints absolute figures, the hardware and the
+ratio proxy/direct against the 0.85 target. Everything it starts is stopped and removed.
+
+    .venv/bin/python bench/ingest/proxy_throughput.py [--slices 300] [--size 512] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import psycopg
+import pydicom
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from ml_worker.synthetic import make_ct_volume, make_patient, write_ct_series  # noqa: E402
+
+ADMIN_DB_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SERIES_ACCEPT = 'multipart/related; type="application/dicom"'
+FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"'
+CHUNK = 1 << 20
+TARGET = 0.85
+
+SETUP_SCRIPT = """
+import os
+from accounts.models import Institution, User
+from imaging.models import Study
+from projects.models import ProjectMembership, ResearchProject
+from rest_framework.authtoken.models import Token
+inst = Institution.objects.create(name="Bench Hospital", code="BENCH")
+user = User.objects.create_user("bench_viewer", institution=inst)
+project = ResearchProject.objects.create(name="Bench", slug="bench")
+project.institutions.add(inst)
+ProjectMembership.objects.create(project=project, user=user, role="viewer")
+Study.objects.create(project=project, institution=inst,
+                     study_instance_uid=os.environ["BENCH_STUDY_UID"], patient_pseudonym="BENCH-1")
+print(Token.objects.create(user=user).key)
+"""
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    study_uid: str
+    series_uid: str
+    sop_uids: list[str]
+    paths: list[Path]
+
+    @property
+    def stored_bytes(self) -> int:
+        return sum(path.stat().st_size for path in self.paths)
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    base_url: str
+    session_factory: Callable[[], requests.Session]
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=300)
+    parser.add_argument("--size", type=int, default=512, help="rows = columns")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per target")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--parallel", type=int, default=4, help="connections for the parallel frame fetch"
+    )
+    return parser
+
+
+def load_runner() -> ModuleType:
+    """deploy/orthanc/run_orthanc.py, imported by path (deploy/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "platform_orthanc_runner", ROOT / "deploy" / "orthanc" / "run_orthanc.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_series(out_dir: Path, slices: int, size: int) -> SeriesInfo:
+    volume = make_ct_volume(n_slices=slices, rows=size, cols=size)
+    paths = write_ct_series(volume, out_dir, patient=make_patient(0))
+    heads = [pydicom.dcmread(path, stop_before_pixels=True) for path in paths]
+    return SeriesInfo(
+        heads[0].StudyInstanceUID,
+        heads[0].SeriesInstanceUID,
+        [h.SOPInstanceUID for h in heads],
+        paths,
+    )
+
+
+def store_series(orthanc: Any, series: SeriesInfo) -> None:
+    # Orthanc's REST upload: as fast as STOW-RS here, and this is only the set-up.
+    with orthanc.session() as session:
+        for path in series.paths:
+            url = f"{orthanc.url}/instances"
+            session.post(url, data=path.read_bytes(), timeout=60).raise_for_status()
+
+
+@contextmanager
+def temporary_database() -> Iterator[str]:
+    name = f"proxy_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(ADMIN_DB_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgres://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(ADMIN_DB_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def platform_env(orthanc: Any, database_url: str) -> dict[str, str]:
+    username, password = orthanc.auth
+    return {
+        **os.environ,
+        "DEBUG": "1",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": "redis://127.0.0.1:6379/14",
+        "DICOMWEB_URL": orthanc.dicomweb_url,
+        "DICOMWEB_USERNAME": username,
+        "DICOMWEB_PASSWORD": password,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stderr[-2000:]}")
+    return result.stdout
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], port: int, workers: int, threads: int) -> Iterator[str]:
+    command = [
+        sys.executable, "-m", "gunicorn", "config.wsgi:application",
+        "--pythonpath", "platform", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+        "--timeout", "120", "--log-level", "warning",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(url, process)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)  # the master stops its workers
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with code {process.returncode}")
+        try:
+            requests.get(f"{url}/dicomweb/", timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer in time")
+
+
+def fetch(session: requests.Session, url: str, accept: str) -> int:
+    """GET, reading the body in chunks as a client would; returns the byte count."""
+    with session.get(url, headers={"Accept": accept}, stream=True, timeout=120) as response:
+        response.raise_for_status()
+        return sum(len(chunk) for chunk in response.iter_content(CHUNK))
+
+
+def retrieve_series(target: Target, series: SeriesInfo, parallel: int) -> int:
+    url = f"{target.base_url}/studies/{series.study_uid}/series/{series.series_uid}"
+    with target.session_factory() as session:
+        return fetch(session, url, SERIES_ACCEPT)
+
+
+def frame_urls(target: Target, series: SeriesInfo) -> list[str]:
+    base = f"{target.base_url}/studies/{series.study_uid}/series/{series.series_uid}"
+    return [f"{base}/instances/{sop}/frames/1" for sop in series.sop_uids]
+
+
+def frames_sequential(target: Target, series: SeriesInfo, parallel: int) -> int:
+    with target.session_factory() as session:
+        return sum(fetch(session, url, FRAMES_ACCEPT) for url in frame_urls(target, series))
+
+
+def frames_parallel(target: Target, series: SeriesInfo, parallel: int) -> int:
+    local = threading.local()
+
+    def one(url: str) -> int:
+        if not hasattr(local, "session"):
+            local.session = target.session_factory()
+        return fetch(local.session, url, FRAMES_ACCEPT)
+
+    with ThreadPoolExecutor(parallel) as pool:
+        return sum(pool.map(one, frame_urls(target, series)))
+
+
+def measure(
+    targets: list[Target], series: SeriesInfo, repeats: int, parallel: int
+) -> dict[str, dict[str, list[tuple[float, int]]]]:
+    """Per scenario and target, (seconds, bytes) of each timed run. The targets
+    alternate within each repeat so that drift affects both alike."""
+    scenarios = {
+        "retrieve series": retrieve_series,
+        "frames, one by one": frames_sequential,
+        f"frames, {parallel} parallel": frames_parallel,
+    }
+    results: dict[str, dict[str, list[tuple[float, int]]]] = {}
+    for scenario, run in scenarios.items():
+        results[scenario] = {target.name: [] for target in targets}
+        for repeat in range(repeats + 1):
+            for target in targets:
+                start = time.perf_counter()
+                received = run(target, series, parallel)
+                elapsed = time.perf_counter() - start
+                if repeat > 0:  # the first round warms caches and gunicorn's workers
+                    results[scenario][target.name].append((elapsed, received))
+    return results
+
+
+def hardware() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def audit_totals(database_url: str) -> tuple[int, int]:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum((detail->>'bytes')::bigint), 0) "
+            "FROM audit_auditevent WHERE action = 'image_accessed'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def report(
+    results: dict[str, dict[str, list[tuple[float, int]]]], args: argparse.Namespace
+) -> bool:
+    passed = True
+    print(f"\n{'scenario':<22} {'target':<7} {'median s':>9} {'best s':>8} {'MB/s':>8}  ratio")
+    for scenario, by_target in results.items():
+        rates = {}
+        for name, runs in by_target.items():
+            seconds = statistics.median(elapsed for elapsed, _ in runs)
+            size = runs[0][1]
+            rates[name] = size / seconds / 1e6
+            best = min(elapsed for elapsed, _ in runs)
+            print(
+                f"{scenario:<22} {name:<7} {seconds:>9.3f} {best:>8.3f} {rates[name]:>8.1f}", end=""
+            )
+            print(f"  ({size / 1e6:.1f} MB per run)" if name == "direct" else "", end="")
+            if name == "proxy":
+                ratio = rates["proxy"] / rates["direct"]
+                passed &= ratio >= TARGET
+                verdict = "ok" if ratio >= TARGET else "BELOW TARGET"
+                print(f"  {ratio:.2f} ({verdict}, target {TARGET})", end="")
+            print()
+    return passed
+
+
+def main(args: argparse.Namespace) -> int:
+    runner = load_runner()
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="proxy-bench-")))
+        orthanc = stack.enter_context(
+            runner.start_orthanc(
+                storage_dir=tmp / "orthanc",
+                http_port=runner.free_port(),
+                username="bench",
+                password=secrets.token_urlsafe(24),
+            )
+        )
+        started = time.perf_counter()
+        series = write_series(tmp / "dicom", args.slices, args.size)
+        store_series(orthanc, series)
+        print(
+            f"series: {args.slices} slices {args.size}x{args.size} int16, "
+            f"{series.stored_bytes / 1e6:.1f} MB stored "
+            f"(written and stored in {time.perf_counter() - started:.1f} s)"
+        )
+        database_url = stack.enter_context(temporary_database())
+        env = platform_env(orthanc, database_url)
+        manage(env, "migrate", "--noinput")
+        token = manage({**env, "BENCH_STUDY_UID": series.study_uid}, "shell", "-c", SETUP_SCRIPT)
+        token = token.strip().splitlines()[-1]
+        platform_url = stack.enter_context(
+            gunicorn(env, runner.free_port(), args.workers, args.threads)
+        )
+
+        def direct_session() -> requests.Session:
+            return orthanc.session()
+
+        def proxy_session() -> requests.Session:
+            session = requests.Session()
+            session.headers["Authorization"] = f"Token {token}"
+            return session
+
+        targets = [
+            Target("direct", orthanc.dicomweb_url, direct_session),
+            Target("proxy", f"{platform_url}/dicomweb", proxy_session),
+        ]
+        results = measure(targets, series, args.repeats, args.parallel)
+        print(f"hardware: {hardware()}; Python {sys.version.split()[0]}")
+        print(
+            f"platform: gunicorn {args.workers} workers x {args.threads} threads (gthread), "
+            f"DEBUG=1, PostgreSQL; Orthanc on loopback; {args.repeats} timed runs each"
+        )
+        passed = report(results, args)
+        events, audited = audit_totals(database_url)
+        print(f"audit: {events} image_accessed events, {audited / 1e6:.1f} MB recorded as sent")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args_parser().parse_args()))
