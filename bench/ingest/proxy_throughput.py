@@ -191,9 +191,9 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0)
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with code {process.returncode}")
         try:
-            requests.get(f"{url}/dicomweb/", timeout=2)
+            requests.get(f"{url}/dicomweb/", timeout=10)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still booting
             time.sleep(0.2)
     raise RuntimeError("gunicorn did not answer in time")
 

@@ -1,8 +1,9 @@
 """REST endpoints for jobs: list and follow them, start one, cancel one."""
 
+from dataclasses import asdict
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,6 +22,23 @@ from projects.selectors import project_list
 
 class JobSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    queue = serializers.SerializerMethodField()
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "position": {"type": "integer"},
+                "estimated_start": {"type": "string", "format": "date-time", "nullable": True},
+                "estimated_finish": {"type": "string", "format": "date-time", "nullable": True},
+            },
+        }
+    )
+    def get_queue(self, job: Job) -> dict[str, Any] | None:
+        """Queue position and estimated start/finish while the job is active."""
+        estimate = selectors.job_queue_estimate(job=job)
+        return None if estimate is None else asdict(estimate)
 
     class Meta:
         model = Job
@@ -37,6 +55,7 @@ class JobSerializer(serializers.ModelSerializer):
             "result",
             "error",
             "attempts",
+            "queue",
             "created_by",
             "created_at",
             "started_at",

@@ -34,5 +34,13 @@ JOB_TYPES: dict[str, JobType] = {
             target=Target.PROJECT,
             description="Report a GPU worker's device, memory and software versions.",
         ),
+        JobType(
+            name="classify_levels",
+            task_name="ml_worker.classify_levels",
+            queue="gpu",
+            capability=Capability.RUN_JOBS,
+            target=Target.SERIES,
+            description="Find the spine level of every slice of a CT series, with Grad-CAM.",
+        ),
     ]
 }

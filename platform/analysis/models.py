@@ -64,3 +64,34 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_STATES
+
+
+class SeriesLevels(models.Model):
+    """The spine levels a classification job found for one series.
+
+    Per-slice arrays follow the series' slice order (superior first, as in
+    Series.slice_positions_mm). One row per job: a retried store changes nothing."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="levels")
+    series = models.ForeignKey("imaging.Series", on_delete=models.CASCADE, related_name="levels")
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=64)
+    slice_sop_instance_uids = models.JSONField(default=list)
+    slice_levels = models.JSONField(default=list, help_text="Decoded level name per slice")
+    slice_confidence = models.JSONField(default=list, help_text="Posterior of the decoded level")
+    slice_probabilities = models.JSONField(
+        default=list, help_text="Per slice, 19 rounded probabilities"
+    )
+    ranges = models.JSONField(default=list)
+    flags = models.JSONField(default=list)
+    cams = models.BinaryField(blank=True, help_text="zlib-compressed uint8 [slices, h, w]")
+    cam_shape = models.JSONField(default=list, blank=True)
+    sr_sop_instance_uid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "series levels"
+
+    def __str__(self) -> str:
+        return f"Levels of series {self.series_id} by {self.model_name} {self.model_version}"

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from analysis.job_types import JOB_TYPES, Target
 from analysis.models import ALLOWED_TRANSITIONS, TERMINAL_STATES, Job, JobState
+from analysis.results import result_store
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.errors import ApplicationError, Conflict
@@ -57,7 +58,12 @@ def job_start(
         request=request,
         detail={"job_type": job_type},
     )
-    payload = {"job_id": job.pk, "parameters": parameters}
+    payload: dict[str, Any] = {"job_id": job.pk, "parameters": parameters}
+    if series is not None:
+        payload["target"] = {
+            "study_instance_uid": series.study.study_instance_uid,
+            "series_instance_uid": series.series_instance_uid,
+        }
     transaction.on_commit(
         lambda: current_app.send_task(
             spec.task_name, kwargs=payload, queue=spec.queue, task_id=job.task_id
@@ -126,7 +132,12 @@ def job_apply_report(
         job.progress = min(max(float(progress), 0.0), 1.0)
     if state == JobState.SUCCEEDED:
         job.progress = 1.0
-        job.result = result
+        try:
+            job.result = result_store(job, result)
+        except (ApplicationError, KeyError, TypeError, ValueError) as exc:
+            # A malformed result fails the job instead of losing the report.
+            job.state, job.result = JobState.FAILED, None
+            job.error = f"The worker's result could not be stored: {exc}"
     if state == JobState.FAILED:
         job.error = error or "failed without a message"
     job.save()

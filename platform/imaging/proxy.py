@@ -41,7 +41,7 @@ from projects.roles import Capability
 
 logger = logging.getLogger(__name__)
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = int(__import__("os").environ.get("PROXY_CHUNK", 1 << 20))  # EXPERIMENT
 ALLOWED_METHODS = ("GET", "HEAD")
 # Upstream answers that mean the platform, not the client, is at fault.
 _UPSTREAM_FAULTS = {401, 403, 407}

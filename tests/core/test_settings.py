@@ -29,6 +29,7 @@ def _production_env() -> dict[str, str]:
             "DEBUG": "0",
             "SECRET_KEY": "k" * 10 + "9f2Lq8vXz0Rt5mWc3Yb7Nd1Hs6Jp4Gk2Uq8Ve0Xa5Zc",
             "ALLOWED_HOSTS": "platform.example.org",
+            "DEID_KEY": "a-real-deidentification-key-from-the-environment",
         }
     )
     return env
@@ -46,6 +47,14 @@ def test_production_refuses_to_start_without_secret_key() -> None:
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_deid_key() -> None:
+    env = _production_env()
+    del env["DEID_KEY"]
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "DEID_KEY must be set" in result.stderr
 
 
 def test_bad_boolean_stops_start_up() -> None:
