@@ -184,13 +184,16 @@ def load_backbone_weights(net: nn.Module, path: Path) -> None:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     backbone = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-    result = net.load_state_dict(backbone, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("classifier.")]
-    if missing or result.unexpected_keys:
+    own = {k: v for k, v in net.state_dict().items() if not k.startswith("classifier.")}
+    missing = sorted(own.keys() - backbone.keys())
+    unexpected = sorted(backbone.keys() - own.keys())
+    reshaped = sorted(k for k in own.keys() & backbone.keys() if own[k].shape != backbone[k].shape)
+    if missing or unexpected or reshaped:
         raise ValueError(
-            f"{path.name} does not match the backbone: missing {missing[:5]}, "
-            f"unexpected {result.unexpected_keys[:5]}"
+            f"{path.name} does not match the backbone: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}, other shape {reshaped[:3]}"
         )
+    net.load_state_dict(backbone, strict=False)
 
 
 # --- Inference settings -----------------------------------------------------------------

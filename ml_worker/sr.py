@@ -32,6 +32,7 @@ from typing import TypedDict
 import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
 from pydicom.uid import UID, generate_uid
 
 # Root container of the flags, TID 1500 row 12; pydicom's code dictionary lacks it.
@@ -47,19 +48,13 @@ _FLAG_SEPARATOR = ": "
 # SNOMED CT International edition 2025-02, as expanded in the HL7 Europe eHDSI
 # Body Site value set 8.1.0); L6, with no SNOMED CT concept at all, is coded as
 # the lumbar spine it belongs to, and its name lives in the Tracking Identifier.
-LEVEL_SITES: dict[str, hd.sr.CodedConcept] = {
-    name: hd.sr.CodedConcept.from_code(code)
-    for name, code in {
-        "Cervical": codes.SCT.CervicalSpine,
-        **{f"T{i}": getattr(codes.SCT, f"T{i}Vertebra") for i in range(1, 13)},
-        **{f"L{i}": getattr(codes.SCT, f"L{i}Vertebra") for i in range(1, 6)},
-        "Sacral": codes.SCT.Sacrum,
-        "L6": codes.SCT.LumbarSpine,
-    }.items()
-} | {
-    "T13": hd.sr.CodedConcept(
-        "1186895000", "SCT", "Structure of body of thirteenth thoracic vertebra"
-    ),
+LEVEL_SITES: dict[str, Code] = {
+    "Cervical": codes.SCT.CervicalSpine,
+    **{f"T{i}": getattr(codes.SCT, f"T{i}Vertebra") for i in range(1, 13)},
+    "T13": Code("1186895000", "SCT", "Structure of body of thirteenth thoracic vertebra"),
+    **{f"L{i}": getattr(codes.SCT, f"L{i}Vertebra") for i in range(1, 6)},
+    "L6": codes.SCT.LumbarSpine,
+    "Sacral": codes.SCT.Sacrum,
 }
 
 # Patient and study attributes the SR inherits from its source images: the
@@ -85,7 +80,8 @@ _REQUIRED_EMPTY = (
 
 
 class LevelRangeLike(TypedDict):
-    """One decoded level range; indices point into the superior-first source slices."""
+    """One decoded level range: indices into `source_images`, first <= mid <= last.
+    `LevelRange.to_dict()` of ml_worker.decoding and the job result's ranges fit."""
 
     level: str
     first: int
@@ -119,7 +115,7 @@ def build_level_sr(
     series_instance_uid: str | None = None,
     sop_instance_uid: str | None = None,
 ) -> hd.sr.ComprehensiveSR:
-    """The levels of one series (`source_images`, sorted superior → inferior) as
+    """The levels of one series (`source_images`, normally superior → inferior) as
     a Comprehensive SR in the images' study, with new series and instance UIDs
     unless given (pass fixed ones to make a retried store idempotent).
 
@@ -127,10 +123,10 @@ def build_level_sr(
     all. Raises ValueError for an empty or mixed series, no ranges, or a range
     with an unknown level, out-of-order indices or a confidence outside 0-1."""
     _check_series(source_images)
-    for level_range in ranges:
-        _check_range(level_range, len(source_images))
     if not ranges:
         raise ValueError("an SR needs at least one level range")
+    for level_range in ranges:
+        _check_range(level_range, len(source_images))
     algorithm = hd.sr.AlgorithmIdentification(name=model_name, version=model_version)
     groups = [_level_group(r, source_images, algorithm) for r in ranges]
     report = hd.sr.MeasurementReport(
@@ -218,8 +214,7 @@ def _level_group(
         algorithm_id=algorithm,
         measurements=[confidence],
         source_images=[
-            hd.sr.SourceImageForMeasurementGroup.from_source_image(source_images[i])
-            for i in roles
+            hd.sr.SourceImageForMeasurementGroup.from_source_image(source_images[i]) for i in roles
         ],
     )
 
@@ -235,7 +230,7 @@ def _observation_context(
 ) -> hd.sr.ObservationContext:
     device = hd.sr.DeviceObserverIdentifyingAttributes(
         uid=generate_uid(entropy_srcs=["spine-level-model", model_name, model_version]),
-        name=f"{model_name} {model_version}"[:64],
+        name=f"{model_name} {model_version}",
         manufacturer_name=manufacturer,
         model_name=model_name,
     )
@@ -264,7 +259,8 @@ def _flags_container(flags: Sequence[tuple[str, str]]) -> hd.sr.ContainerContent
         [
             hd.sr.TextContentItem(
                 name=FLAG,
-                value=f"{code}{_FLAG_SEPARATOR}{message}",
+                # UT drops trailing spaces: a flag without a message is its code alone.
+                value=f"{code}{_FLAG_SEPARATOR}{message}" if message else code,
                 relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
             )
             for code, message in flags

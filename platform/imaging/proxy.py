@@ -219,7 +219,15 @@ def _forward(request: HttpRequest, log: AccessLog, path: str, *, rewrite: bool) 
         chunks: Iterator[bytes] = iter([body])
         length = str(len(body))
     else:
-        chunks = upstream.iter_content(CHUNK_BYTES)
+        import os as _os  # EXPERIMENT
+        mode = _os.environ.get("PROXY_READ", "iter")
+        if mode == "iter":
+            chunks = upstream.iter_content(CHUNK_BYTES)
+        elif mode == "raw":
+            chunks = upstream.raw.stream(CHUNK_BYTES, decode_content=False)
+        else:
+            fp = upstream.raw._fp
+            chunks = iter(lambda: fp.read1(CHUNK_BYTES), b"")
     if request.method == "HEAD":
         upstream.close()
         response: HttpResponseBase = HttpResponse(status=upstream.status_code)

@@ -37,7 +37,7 @@ from imaging.models import Series, Study
 from tests.conftest import World, client_for
 from tests.imaging.dicom_samples import ct_series_files
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 SEED = 20240611
 DICOM_BATCHED = 1900  # mutated DICOM files sent 40 to a request

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import shutil
 import subprocess
@@ -48,7 +49,7 @@ SR_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
     "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
 }
-ALGORITHM_NAME = "112999"  # DCM "Algorithm Name"
+ALGORITHM_NAME = "111001"  # DCM "Algorithm Name"
 ALGORITHM_VERSION = "111003"  # DCM "Algorithm Version"
 
 
@@ -180,7 +181,8 @@ def test_de_identification_record_is_carried(sources: list[Dataset]) -> None:
     sr = build_level_sr(deidentified, RANGES[:1], model_name="m", model_version="1")
     assert sr.PatientIdentityRemoved == "YES"
     assert sr.DeidentificationMethod == "PS3.15 Basic"
-    assert sr.PatientName == "PSEUDO^0001" and sr.AccessionNumber == ""
+    assert sr.PatientName == "PSEUDO^0001"
+    assert sr.AccessionNumber == "" and sr.StudyDate == ""
     assert not canary_strings(sr)
 
 
@@ -189,10 +191,10 @@ def _deidentified(ds: Dataset) -> Dataset:
     for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID",
                     "Modality", "FrameOfReferenceUID", "Rows", "Columns", "PixelSpacing",
                     "SliceThickness", "ImagePositionPatient", "ImageOrientationPatient",
-                    "PatientSex", "StudyDate", "StudyTime"):  # fmt: skip
+                    "PatientSex", "StudyTime"):  # fmt: skip
         setattr(out, keyword, ds[keyword].value)
+    # A profile may drop type 2 attributes (StudyDate, AccessionNumber): the SR gets them empty.
     out.PatientName, out.PatientID = "PSEUDO^0001", "PSEUDO-0001"
-    del out.StudyDate  # a profile may drop type 2 attributes: the SR gets them empty
     out.PatientIdentityRemoved, out.DeidentificationMethod = "YES", "PS3.15 Basic"
     return out
 
@@ -242,8 +244,7 @@ def test_bad_ranges_are_rejected(
 def test_no_ranges_mixed_series_and_bad_flags_are_rejected(sources: list[Dataset]) -> None:
     with pytest.raises(ValueError, match="at least one"):
         build_level_sr(sources, [], model_name="m", model_version="1")
-    other = Dataset()
-    other.update(sources[0])
+    other = copy.deepcopy(sources[0])
     other.SeriesInstanceUID = "2.25.3"
     with pytest.raises(ValueError, match="one series"):
         build_level_sr([*sources[:-1], other], RANGES, model_name="m", model_version="1")

@@ -1,0 +1,388 @@
+"""Per-patient anatomy for the CT phantom: spine, landmarks, body build, materials.
+
+Coordinates are patient mm in DICOM LPS: x grows to the patient's left, y
+posteriorly, z superiorly; z = 0 is the top of C1, so the trunk lies at z < 0.
+Position along the spine is the level coordinate `u`: segment i (C1 = 0 ...
+T1 = 7 ... L1 = 19 ... sacrum = 24 in a typical spine) spans u in [i, i + 1),
+vertebral body then the disc below. Organs are placed in a *standard* level
+coordinate (that of a 7-12-5 spine) and mapped onto the patient's spine so that
+thoracic landmarks follow the thoracic vertebrae and pelvic ones the sacrum,
+however many vertebrae a transitional spine has.
+
+Figures follow the reference table in the architecture document (body heights,
+discs, widths, landmark levels); each patient varies around them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TRANSITIONAL_VARIANTS = ("T13", "L6", "lumbarised_S1", "sacralised_L5")
+SACRAL_LABEL = "Sacral"
+CERVICAL_LABEL = "Cervical"
+
+# Reference heights (mm, 1.70 m adult) of C1..C7 bodies and the disc below each;
+# C1/C2 have no disc between them (atlanto-axial joint).
+_CERVICAL_HEIGHT = (12.0, 20.0, 14.0, 14.0, 14.5, 14.5, 15.0)
+_CERVICAL_DISC = (0.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0)
+_CERVICAL_WIDTH = (18.0, 18.0, 17.0, 18.0, 19.0, 21.0, 23.0)
+_LUMBAR_HEIGHT = (25.0, 26.0, 27.0, 27.5, 27.0, 26.0)
+_LUMBAR_DISC = (10.0, 11.0, 11.5, 12.0, 11.0, 10.0)
+_LUMBAR_TP = (20.0, 25.0, 30.0, 26.0, 22.0, 22.0)
+
+# Standard level of each rib's anterior end (ribs 1-7 reach the sternum, 8-10 the
+# costal margin, 11-12 float) and the angle from the posterior midline where it
+# ends; the bony rib gives way to costal cartilage at psi_bone.
+_RIB_END_U = (8.9, 10.5, 11.3, 12.0, 12.8, 13.8, 15.0, 16.7, 17.6, 18.6, 19.5, 19.4, 19.4)
+_RIB_PSI_END = (2.95, 2.95, 2.95, 2.95, 2.95, 2.95, 2.9, 2.75, 2.6, 2.45, 1.9, 1.35, 1.15)
+_RIB_PSI_BONE = (2.45, 2.4, 2.4, 2.4, 2.35, 2.35, 2.3, 2.25, 2.25, 2.25, 1.9, 1.35, 1.15)
+
+# Landmarks in the standard level coordinate: (mean, sd) per patient.
+_LANDMARKS: dict[str, tuple[float, float]] = {
+    "lung_apex": (6.4, 0.25),
+    "clavicle": (7.3, 0.25),
+    "scapula_top": (7.8, 0.3),
+    "scapula_bottom": (13.2, 0.3),
+    "manubrium": (8.3, 0.25),
+    "sternal_angle": (10.4, 0.25),
+    "xiphoid": (16.0, 0.3),
+    "aortic_arch": (10.2, 0.25),
+    "carina": (10.8, 0.25),
+    "heart_top": (11.2, 0.3),
+    "heart_bottom": (16.0, 0.3),
+    "dome_right": (15.4, 0.4),
+    "lung_base": (18.7, 0.3),
+    "liver_tip": (21.0, 0.5),
+    "stomach_bottom": (19.8, 0.4),
+    "spleen_bottom": (19.0, 0.3),
+    "kidney_right": (18.9, 0.3),
+    "psoas_top": (18.7, 0.25),
+    "crest": (22.35, 0.2),
+    "bifurcation": (22.6, 0.3),
+    "bladder_top": (24.8, 0.15),
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One vertebra (or the sacrum with everything below it) and the disc below."""
+
+    name: str  # "C3", "T13", "L6", "S"
+    label: str  # per-slice label: "Cervical", "T4", "T13", "L6", "Sacral"
+    kind: str  # "cervical" | "thoracic" | "lumbar" | "sacral"
+    top_z: float  # superior endplate
+    bottom_z: float  # inferior endplate
+    next_top_z: float  # superior endplate of the next segment; the disc lies between
+    width: float  # body, left-right
+    depth: float  # body, antero-posterior
+    canal_w: float
+    canal_d: float
+    spinous: float  # spinous process length behind the canal
+    tp_len: float  # transverse process length beyond the pedicle
+    fused: bool = False  # sacralised L5: transverse processes merge with the sacral ala
+
+
+@dataclass(frozen=True)
+class Rib:
+    number: int
+    head_z: float  # costovertebral joint
+    end_z: float  # anterior end, lower than the head: ribs slope down and forward
+    psi_end: float
+    psi_bone: float
+
+
+@dataclass(frozen=True, eq=False)
+class Anatomy:
+    """One patient: spine, ribs, landmarks (standard levels), build and materials."""
+
+    seed: int
+    sex: str
+    age: int
+    height_m: float
+    bmi: float
+    transitional: str | None
+    segments: tuple[Segment, ...]
+    ribs: tuple[Rib, ...]
+    sacrum_length: float
+    landmarks: dict[str, float]
+    centre: tuple[float, float]  # polar centre of the body outline (x, y)
+    lr_scale: float
+    ap_scale: float
+    sat_mm: float  # subcutaneous fat at the waist, laterally
+    vat: float  # visceral fat, 0 (none) .. ~1.5 (abdominal obesity)
+    muscle: float  # muscle bulk relative to a typical adult of that sex
+    imat: float  # fraction of fat streaks within paraspinal muscles
+    breast_mm: float
+    noise_sd: float
+    materials: dict[str, float]
+    bowel: np.ndarray  # [n, 7]: nx, ny, z, rx, ry, rz, kind (0 fluid, 1 gas, 2 mixed)
+    _u: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    _z: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    _std: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    _act: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+
+    @property
+    def sacral_index(self) -> int:
+        return len(self.segments) - 1
+
+    @property
+    def first_lumbar_index(self) -> int:
+        return next(i for i, s in enumerate(self.segments) if s.kind == "lumbar")
+
+    def u_of_z(self, z: float) -> float:
+        return float(np.interp(-z, -self._z, self._u))
+
+    def z_of_u(self, u: float) -> float:
+        return float(np.interp(u, self._u, self._z))
+
+    def std_of_u(self, u: float) -> float:
+        return float(np.interp(u, self._act, self._std))
+
+    def z_of_std(self, u_std: float) -> float:
+        return self.z_of_u(float(np.interp(u_std, self._std, self._act)))
+
+    def std_of_z(self, z: float) -> float:
+        return self.std_of_u(self.u_of_z(z))
+
+    def segment_index(self, z: float) -> int:
+        """Index of the segment whose body or lower disc contains z (0 above C1)."""
+        tops = self._z[2 : 2 + len(self.segments)]
+        return max(int(np.searchsorted(-tops, -z, side="right")) - 1, 0)
+
+    def level_at(self, z: float) -> str | None:
+        """The label of a slice centred at z: the vertebra whose body it crosses,
+        None inside a disc; everything above C1 is Cervical, below S1 Sacral."""
+        segment = self.segments[self.segment_index(z)]
+        if segment.kind in ("sacral",) or z > segment.top_z:
+            return segment.label
+        return segment.label if z > segment.bottom_z else None
+
+    def body_range(self, label: str) -> tuple[float, float]:
+        """(top, bottom) z of a labelled vertebral body; the sacrum's is its length."""
+        for segment in self.segments:
+            if segment.name == label or (segment.label == label and segment.kind != "cervical"):
+                if segment.kind == "sacral":
+                    return segment.top_z, segment.top_z - self.sacrum_length
+                return segment.top_z, segment.bottom_z
+        raise KeyError(label)
+
+
+def make_anatomy(
+    seed: int,
+    *,
+    transitional: str | None = None,
+    sex: str | None = None,
+    height_m: float | None = None,
+    bmi: float | None = None,
+    age: int | None = None,
+) -> Anatomy:
+    """Sample one patient. Sex, height, BMI and age default to realistic draws;
+    pass them to match an identity (identity.make_patient) written to DICOM."""
+    if transitional not in (None, *TRANSITIONAL_VARIANTS):
+        raise ValueError(f"transitional must be one of {TRANSITIONAL_VARIANTS} or None")
+    rng = np.random.default_rng([seed, 0x5EED])
+    sex = sex or str(rng.choice(["M", "F"]))
+    age = int(age if age is not None else rng.integers(25, 86))
+    mean_h = 1.76 if sex == "M" else 1.63
+    height_m = float(height_m or np.clip(rng.normal(mean_h, 0.07), 1.45, 2.05))
+    bmi = float(bmi or np.clip(rng.normal(26.0, 4.0), 17.0, 42.0))
+    k_h = height_m / 1.70
+    k_w = k_h**0.6 * (1.04 if sex == "M" else 0.93)
+    segments, sacrum_length = _spine(rng, k_h, k_w, transitional)
+    u_knots, z_knots = _level_knots(segments, sacrum_length)
+    std, act = _standard_knots(segments)
+    landmarks = {name: float(rng.normal(m, s)) for name, (m, s) in _LANDMARKS.items()}
+    landmarks["crest"] = max(landmarks["crest"], 22.05)  # crests at or below L4
+    landmarks["dome_left"] = landmarks["dome_right"] + float(rng.uniform(0.2, 0.6))
+    fat = float(np.clip((bmi - 17.0) / 12.0, 0.0, 2.2))  # 0 lean .. ~2 obese
+    anatomy = Anatomy(
+        seed=seed,
+        sex=sex,
+        age=age,
+        height_m=height_m,
+        bmi=bmi,
+        transitional=transitional,
+        segments=segments,
+        ribs=(),
+        sacrum_length=sacrum_length,
+        landmarks=landmarks,
+        centre=(float(rng.uniform(-12, 12)), float(rng.uniform(-25, 5))),
+        lr_scale=k_w * float(rng.normal(1.0, 0.04)) * (1 + 0.06 * fat),
+        ap_scale=k_w * float(rng.normal(1.0, 0.05)) * (1 + 0.04 * fat),
+        sat_mm=float(np.clip(4 + 16 * fat * (1.35 if sex == "F" else 0.85), 3, 60)),
+        vat=float(np.clip(fat * (1.0 if sex == "M" else 0.6) + rng.normal(0, 0.15), 0, 1.6)),
+        muscle=float(np.clip(rng.normal(1.0, 0.1) - 0.004 * max(age - 40, 0), 0.6, 1.35)),
+        imat=float(np.clip(0.02 + 0.0015 * (age - 25) + 0.02 * fat + rng.normal(0, 0.01), 0, 0.2)),
+        breast_mm=float(rng.uniform(15, 40) * (0.6 + 0.4 * fat)) if sex == "F" else 0.0,
+        noise_sd=float(rng.uniform(8.0, 12.0)),
+        materials=_materials(rng, age, bmi),
+        bowel=np.zeros((0, 7)),
+        _u=u_knots,
+        _z=z_knots,
+        _std=std,
+        _act=act,
+    )
+    object.__setattr__(anatomy, "ribs", _ribs(anatomy, rng))
+    object.__setattr__(anatomy, "bowel", _bowel(anatomy, rng))
+    return anatomy
+
+
+def _spine(
+    rng: np.random.Generator, k_h: float, k_w: float, transitional: str | None
+) -> tuple[tuple[Segment, ...], float]:
+    n_thoracic = 13 if transitional == "T13" else 12
+    n_lumbar = 6 if transitional in ("L6", "lumbarised_S1") else 5
+    specs = [_cervical(i) for i in range(1, 8)]
+    specs += [_thoracic(k) for k in range(1, n_thoracic + 1)]
+    specs += [_lumbar(k, n_lumbar) for k in range(1, n_lumbar + 1)]
+    if transitional == "sacralised_L5":
+        specs[-1] = {**specs[-1], "disc": 2.0, "fused": True}
+    sacrum_length = float(rng.normal(100.0, 6.0)) * k_h
+    if transitional == "lumbarised_S1":
+        sacrum_length *= 0.8  # S1 became L6: four sacral segments remain
+    top = 0.0
+    segments: list[Segment] = []
+    for spec in specs:
+        height = spec["height"] * k_h * float(rng.uniform(0.96, 1.04))
+        disc = spec["disc"] * k_h * float(rng.uniform(0.88, 1.12))
+        segments.append(
+            Segment(
+                name=spec["name"],
+                label=spec["label"],
+                kind=spec["kind"],
+                top_z=top,
+                bottom_z=top - height,
+                next_top_z=top - height - disc,
+                width=spec["width"] * k_w,
+                depth=spec["depth"] * k_w,
+                canal_w=spec["canal_w"] * k_w**0.5,
+                canal_d=spec["canal_d"] * k_w**0.5,
+                spinous=spec["spinous"] * k_w,
+                tp_len=spec["tp_len"] * k_w,
+                fused=bool(spec.get("fused", False)),
+            )
+        )
+        top = top - height - disc
+    # The sacral "segment" carries the label of everything below L5/S1.
+    segments.append(
+        Segment("S", SACRAL_LABEL, "sacral", top, top - 1000.0, top - 1000.0,
+                50 * k_w, 30 * k_w, 22 * k_w**0.5, 12 * k_w**0.5, 18 * k_w, 30 * k_w)
+    )  # fmt: skip
+    return tuple(segments), sacrum_length
+
+
+def _cervical(i: int) -> dict:
+    return {
+        "name": f"C{i}", "label": CERVICAL_LABEL, "kind": "cervical",
+        "height": _CERVICAL_HEIGHT[i - 1], "disc": _CERVICAL_DISC[i - 1],
+        "width": _CERVICAL_WIDTH[i - 1], "depth": 15.0 + 0.2 * i, "canal_w": 24.0,
+        "canal_d": 15.0, "spinous": 30.0 if i == 7 else 16.0 + i, "tp_len": 10.0,
+    }  # fmt: skip
+
+
+def _thoracic(k: int) -> dict:
+    t = (min(k, 12) - 1) / 11
+    extra = 1.0 if k == 13 else 0.0  # a T13 sits between T12 and L1 in size
+    return {
+        "name": f"T{k}", "label": f"T{k}", "kind": "thoracic",
+        "height": 16.0 + 7.0 * t + extra, "disc": 4.0 + 2.0 * t + (1.5 if k >= 12 else 0.0),
+        "width": 26.0 + 16.0 * t + extra, "depth": 16.0 + 12.0 * t + extra,
+        "canal_w": 17.0 + 3.0 * t, "canal_d": 16.0, "spinous": 40.0 - 6.0 * t,
+        "tp_len": 26.0 - 12.0 * t,
+    }  # fmt: skip
+
+
+def _lumbar(k: int, n: int) -> dict:
+    # The last lumbar vertebra always has L5 proportions; an L6 adds one below.
+    j = min(k, 5) - 1
+    return {
+        "name": f"L{k}", "label": f"L{k}", "kind": "lumbar",
+        "height": _LUMBAR_HEIGHT[j], "disc": _LUMBAR_DISC[j if k < n else 4],
+        "width": 44.0 + 2.0 * j, "depth": 30.0 + 1.25 * j, "canal_w": 22.0 + 0.8 * j,
+        "canal_d": 17.0, "spinous": 34.0, "tp_len": _LUMBAR_TP[j],
+    }  # fmt: skip
+
+
+def _level_knots(
+    segments: tuple[Segment, ...], sacrum_length: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """u -> z knots: segment tops at integer u, the sacrum spanning one unit of
+    its own length, linear beyond both ends."""
+    n = len(segments)
+    tops = [s.top_z for s in segments]
+    c1 = segments[0].top_z - segments[1].top_z
+    s_top = segments[-1].top_z
+    u = [-20.0, 0.0, *range(1, n), float(n), n + 20.0]
+    z = [20 * c1, *tops, s_top - sacrum_length, s_top - 21 * sacrum_length]
+    u_arr = np.asarray([u[0], *[float(i) for i in range(n)], u[-2], u[-1]])
+    z_arr = np.asarray([z[0], *tops, z[-2], z[-1]])
+    return u_arr, z_arr
+
+
+def _standard_knots(segments: tuple[Segment, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Standard <-> actual level knots: thoracic landmarks follow T1..T12(13),
+    pelvic ones the sacrum (the crest stays two segments above it)."""
+    first_lumbar = next(i for i, s in enumerate(segments) if s.kind == "lumbar")
+    sacral = len(segments) - 1
+    std = np.asarray([-30.0, 7.0, 19.0, 22.0, 24.0, 54.0])
+    act = np.asarray([-30.0, 7.0, first_lumbar, sacral - 2.0, sacral, sacral + 30.0])
+    return std, act
+
+
+def _ribs(anatomy: Anatomy, rng: np.random.Generator) -> tuple[Rib, ...]:
+    ribs = []
+    thoracic = [s for s in anatomy.segments if s.kind == "thoracic"]
+    for k, segment in enumerate(thoracic, start=1):
+        head = segment.top_z - 0.15 * (segment.top_z - segment.bottom_z)
+        end = anatomy.z_of_std(_RIB_END_U[k - 1] + float(rng.normal(0, 0.15)))
+        if k == 13:  # the extra rib of a T13 is short, like a 12th
+            end = head - 30.0
+        ribs.append(Rib(k, head, min(end, head - 15.0), _RIB_PSI_END[k - 1], _RIB_PSI_BONE[k - 1]))
+    return tuple(ribs)
+
+
+def _bowel(anatomy: Anatomy, rng: np.random.Generator) -> np.ndarray:
+    """Small-bowel loops and colon segments as ellipsoids in normalised cavity
+    coordinates (nx, ny in -1..1), so they follow the cavity as it changes."""
+    n = int(rng.integers(26, 40))
+    u_std = rng.uniform(19.6, 25.4, n)
+    angle = rng.uniform(0, 2 * np.pi, n)
+    radius = np.sqrt(rng.uniform(0.0, 1.0, n)) * 0.72
+    nx = radius * np.cos(angle)
+    ny = np.clip(radius * np.sin(angle) - 0.15, -0.8, 0.35)
+    z = np.asarray([anatomy.z_of_std(float(u)) for u in u_std])
+    rx, ry = rng.uniform(10, 20, n), rng.uniform(9, 17, n)
+    rz = rng.uniform(14, 32, n)
+    kind = rng.choice([0, 1, 2], n, p=[0.4, 0.15, 0.45])
+    return np.stack([nx, ny, z, rx, ry, rz, kind], axis=1)
+
+
+def _materials(rng: np.random.Generator, age: int, bmi: float) -> dict[str, float]:
+    """Mean HU per material; each stays inside its published tissue range."""
+    n = rng.normal
+    return {
+        "air": -1000.0,
+        "fat": float(n(-100, 5)),
+        "vat": float(np.clip(n(-98, 4), -105, -90)),
+        "imat": float(n(-88, 6)),
+        "muscle": float(np.clip(n(48 - 0.25 * (age - 40) - 0.6 * (bmi - 25), 5), 22, 60)),
+        "lung": float(n(-840, 15)),
+        "cortical": float(np.clip(n(1050, 120), 750, 1450)),
+        "cancellous": float(np.clip(n(320 - 2.6 * (age - 30), 20), 195, 390)),
+        "endplate": float(n(560, 40)),
+        "cartilage": float(n(230, 20)),
+        "disc": float(n(85, 8)),
+        "csf": float(n(14, 3)),
+        "cord": float(n(32, 3)),
+        "liver": float(np.clip(n(60, 4), 50, 70)),
+        "spleen": float(n(48, 3)),
+        "kidney": float(n(31, 3)),
+        "blood": float(n(41, 3)),
+        "myocardium": float(n(46, 3)),
+        "bowel": float(n(28, 4)),
+        "fluid": float(n(10, 2)),
+        "soft": float(n(40, 4)),
+        "thyroid": float(n(95, 8)),
+    }
