@@ -48,11 +48,13 @@ def class_activation_maps(
 
     activations: [B, C, h, w] output of the last convolutional block;
     weight: [K, C] of the linear head; class_index: [B] class per sample.
-    Computed in float32: under autocast the activations may be bf16/fp16.
+    Computed in float32 with autocast off: the activations may be bf16/fp16, and
+    autocast would run the einsum's matmul in half precision again.
     """
-    w = weight.float()[class_index.to(weight.device)]  # [B, C]
-    raw = torch.einsum("bc,bchw->bhw", w, activations.float())
-    return postprocess_maps(raw, size)
+    with torch.autocast(device_type=activations.device.type, enabled=False):
+        w = weight.float()[class_index.to(weight.device)]  # [B, C]
+        raw = torch.einsum("bc,bchw->bhw", w, activations.float())
+        return postprocess_maps(raw, size)
 
 
 def grad_cam(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import requests
 from dicomweb_client import DICOMwebClient
 from pydicom import Dataset
+from pydicom.dataset import FileDataset
 from pydicom.tag import Tag
 
 from ml_worker import config
@@ -58,3 +59,22 @@ class SeriesStream:
             raise FetchError(f"could not read the series from the image store: {exc}") from exc
         if not self.headers:
             raise FetchError("the series holds no instances")
+
+
+def store_instance(client: DICOMwebClient, ds: Dataset) -> None:
+    """STOW-RS one instance (written as Part 10 with a preamble: Orthanc keeps
+    the bytes as sent and WADO-RS would later return them unreadable otherwise)."""
+    part10 = FileDataset(
+        None,
+        ds,
+        file_meta=ds.file_meta,
+        preamble=b"\x00" * 128,
+        is_implicit_VR=False,
+        is_little_endian=True,
+    )
+    try:
+        response = client.store_instances([part10])
+    except requests.RequestException as exc:
+        raise FetchError(f"could not store the result in the image store: {exc}") from exc
+    if len(response.get("FailedSOPSequence", [])):
+        raise FetchError("the image store refused the result")

@@ -72,6 +72,9 @@ class LevelClassifier(nn.Module):
     """EfficientNet wrapper: `forward(x)` → logits; `forward(x, with_cams=True)` →
     logits plus per-slice CAMs of the last convolutional block, same pass."""
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, net: tv_effnet.EfficientNet, config: ModelConfig) -> None:
         super().__init__()
         self.net = net
@@ -220,7 +223,8 @@ def inference_context(device: torch.device) -> Iterator[None]:
 
 def prepare_for_inference(model: LevelClassifier, device: torch.device) -> LevelClassifier:
     """eval mode, on `device`, channels_last (1.3–1.9× faster for these convnets)."""
-    return model.eval().to(device=device, memory_format=torch.channels_last)
+    model.eval().to(device)
+    return model.to(memory_format=torch.channels_last)
 
 
 # --- Checkpoints ------------------------------------------------------------------------

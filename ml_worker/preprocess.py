@@ -119,7 +119,9 @@ def _position(ds: Dataset) -> np.ndarray:
     return np.asarray([float(v) for v in value], dtype=np.float64)
 
 
-def to_standard_orientation(pixels: np.ndarray, orientation: Sequence[float]) -> np.ndarray:
+def to_standard_orientation(
+    pixels: np.ndarray, orientation: Sequence[float] | np.ndarray
+) -> np.ndarray:
     """Transpose/flip a slice so rows run toward patient left (+x) and columns
     toward posterior (+y), as a head-first supine scan is stored.
 

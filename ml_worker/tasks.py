@@ -3,11 +3,17 @@ report the result or the failure. They take a job id and never touch the
 platform's database."""
 
 import logging
+from pathlib import Path
 from typing import Any
 
+from ml_worker import config, registry
 from ml_worker.celery_app import app
+from ml_worker.fetch import FetchError, SeriesStream, dicomweb_client, store_instance
+from ml_worker.model import Checkpoint
+from ml_worker.pipeline import SeriesInput, classify_series
+from ml_worker.preprocess import SeriesError
 from ml_worker.reporting import JobReporter
-from ml_worker.runtime import describe_runtime
+from ml_worker.runtime import describe_runtime, select_device
 
 logger = logging.getLogger(__name__)
 
@@ -24,3 +30,56 @@ def worker_info(job_id: int, parameters: dict[str, Any] | None = None) -> dict[s
         raise
     reporter.succeeded(info)
     return info
+
+
+# Loaded models, per worker process, keyed by file hash (a worker serves one GPU).
+_MODELS: dict[str, tuple[registry.ModelRecord, Checkpoint]] = {}
+
+
+def _model(version: str | None) -> tuple[registry.ModelRecord, Checkpoint]:
+    root = Path(config.MODEL_REGISTRY_DIR)
+    record = registry.resolve(root, config.MODEL_NAME, version)
+    if record.sha256 not in _MODELS:
+        _MODELS[record.sha256] = (record, registry.load(root, record, select_device()))
+    return _MODELS[record.sha256]
+
+
+@app.task(name="ml_worker.classify_levels", acks_late=True)
+def classify_levels(
+    job_id: int, parameters: dict[str, Any] | None = None, target: dict[str, str] | None = None
+) -> None:
+    """Classify every slice of a series. Idempotent: a redelivered task computes
+    the same result and stores the same SR UIDs; the platform keeps the first."""
+    reporter = JobReporter(app, job_id)
+    reporter.started()
+    parameters, target = parameters or {}, target or {}
+    try:
+        record, checkpoint = _model(parameters.get("model_version"))
+        client = dicomweb_client()
+        stream = SeriesStream(client, target["study_instance_uid"], target["series_instance_uid"])
+        result, sr = classify_series(
+            SeriesInput(stream, stream.headers),
+            checkpoint,
+            record,
+            device=select_device(),
+            batch_size=config.INFERENCE_BATCH_SIZE,
+            progress=reporter.progress,
+        )
+        store_instance(client, sr)
+    except (SeriesError, FetchError, registry.RegistryError, KeyError) as exc:
+        logger.warning("job %s: classification failed: %s", job_id, exc)
+        reporter.failed(_clear_message(exc))
+        return
+    except Exception as exc:
+        logger.exception("job %s: classification crashed", job_id)
+        reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
+        raise
+    reporter.succeeded(result, message=f"{len(result['ranges'])} levels found")
+
+
+def _clear_message(exc: Exception) -> str:
+    if isinstance(exc, SeriesError):
+        return f"The series cannot be classified: {exc}"
+    if isinstance(exc, KeyError):
+        return f"The job is missing {exc}."
+    return str(exc)

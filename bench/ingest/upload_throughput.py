@@ -101,6 +101,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         "--parallel", type=int, default=1, help="requests in flight at once (both sides)"
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="uncounted rounds first (fresh Orthanc, workers)"
+    )
     parser.add_argument("--server", choices=("gunicorn", "runserver"), default="gunicorn")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument(
@@ -391,17 +394,23 @@ def _compare(
     upload = _upload_bodies(files, args.files_per_request, seed["project"])
     direct: list[float] = []
     platform: list[float] = []
-    for run in range(1, args.repeats + 1):
+    for run in range(1 - args.warmup, args.repeats + 1):
         # Alternating keeps slow drifts in machine load from favouring one side.
-        direct.append(_time_direct(stow, orthanc, args.parallel))
+        one_direct = _time_direct(stow, orthanc, args.parallel)
         _clear_orthanc(orthanc)
-        platform.append(_time_platform(upload, base_url, seed["token"], args.parallel))
+        one_platform = _time_platform(upload, base_url, seed["token"], args.parallel)
         if (count := _orthanc_count(orthanc)) != len(files):
             raise RuntimeError(f"Orthanc holds {count} instances after the upload")
         _clear_orthanc(orthanc)
         _clear_index(env)
-        ratio = direct[-1] / platform[-1]
-        print(f"run {run}: direct {direct[-1]:.2f} s, platform {platform[-1]:.2f} s, {ratio:.2f}")
+        label = f"run {run}" if run > 0 else "warm-up"
+        print(
+            f"{label}: direct {one_direct:.2f} s, platform {one_platform:.2f} s, "
+            f"ratio {one_direct / one_platform:.2f}"
+        )
+        if run > 0:
+            direct.append(one_direct)
+            platform.append(one_platform)
     _report(direct, platform, total, len(files), args)
 
 

@@ -21,7 +21,7 @@ from ml_worker.decoding.result import (
 )
 from ml_worker.levels import FINE_LEVELS, INDEX
 
-T12, L1, L5, SACRAL = INDEX["T12"], INDEX["L1"], INDEX["L5"], INDEX["Sacral"]
+T12, L1, L4, L5, SACRAL = (INDEX[k] for k in ("T12", "L1", "L4", "L5", "Sacral"))
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,13 @@ class Evidence:
 
 @dataclass(frozen=True)
 class FlagRules:
-    low_confidence: float = 0.5
+    low_confidence: float = 0.5  # mean posterior of a range
+    low_agreement: float = 0.25  # fraction of a range's slices whose argmax is its level
     too_short: float = 0.5  # × typical length, for a range seen whole
     too_long: float = 1.6
-    extra_vertebra: float = 1.6  # a level's evidence this many typical lengths long
-    lookalike: float = 0.35  # share of a neighbour pair's probability that "looks like" it
-    mixed_share: float = 0.5  # × typical L5 length of L5/Sacral-mixed evidence
+    extra_vertebra: float = 1.3  # × typical length of a level's look-alike evidence
+    sacral_looking_l5: float = 0.65  # L5's mean share of the (L5, Sacral) probability
+    lumbar_looking_s1: float = 0.35  # the same share over the top half-vertebra of the sacrum
 
 
 def level_ranges(ev: Evidence) -> list[LevelRange]:
@@ -59,7 +60,10 @@ def level_ranges(ev: Evidence) -> list[LevelRange]:
     starts = np.concatenate([[0], cuts])
     ends = np.concatenate([cuts - 1, [ev.n - 1]])
     argmax = np.argmax(ev.probs, axis=1)
-    return [_range(ev, int(ev.path[a]), int(a), int(b), argmax) for a, b in zip(starts, ends, strict=True)]
+    return [
+        _range(ev, int(ev.path[a]), int(a), int(b), argmax)
+        for a, b in zip(starts, ends, strict=True)
+    ]
 
 
 def _range(ev: Evidence, k: int, a: int, b: int, argmax: np.ndarray) -> LevelRange:
@@ -95,7 +99,9 @@ def range_flags(ev: Evidence, ranges: list[LevelRange], rules: FlagRules) -> lis
     transitional = transitional_flags(ev, ranges, scale, rules)
     explained = {INDEX[name] for f in transitional for name in _LEVELS_EXPLAINED[f.code]}
     flags = [*_confidence_flags(ranges, rules), *_skip_flags(ranges), *transitional]
-    flags += [f for r in ranges if r.index not in explained for f in _length_flag(r, ev.n, scale, rules)]
+    flags += [
+        f for r in ranges if r.index not in explained for f in _length_flag(r, ev.n, scale, rules)
+    ]
     return flags
 
 
@@ -107,18 +113,26 @@ _LEVELS_EXPLAINED = {
 
 
 def _confidence_flags(ranges: list[LevelRange], rules: FlagRules) -> list[Flag]:
-    return [
-        Flag(
-            LOW_CONFIDENCE,
-            f"{r.level}: mean posterior {r.confidence:.2f} over slices {r.first}–{r.last} "
-            f"(per-slice agreement {r.agreement:.0%}).",
-            r.level,
-            r.first,
-            r.last,
+    """A range the decoder is unsure of, or one the classifier rarely agreed with: there
+    the anatomy prior, not the evidence, placed it (an uninformative stretch of slices)."""
+    flags = []
+    for r in ranges:
+        if r.confidence < rules.low_confidence:
+            why = f"mean posterior {r.confidence:.2f}"
+        elif r.agreement < rules.low_agreement:
+            why = f"placed by anatomy more than evidence: per-slice agreement {r.agreement:.0%}"
+        else:
+            continue
+        flags.append(
+            Flag(
+                LOW_CONFIDENCE,
+                f"{r.level}: {why}.",
+                r.level,
+                r.first,
+                r.last,
+            )
         )
-        for r in ranges
-        if r.confidence < rules.low_confidence
-    ]
+    return flags
 
 
 def _skip_flags(ranges: list[LevelRange]) -> list[Flag]:
@@ -158,15 +172,19 @@ def _length_flag(r: LevelRange, n: int, scale: float, rules: FlagRules) -> list[
     ]
 
 
-def transitional_flags(ev: Evidence, ranges: list[LevelRange], scale: float, rules: FlagRules) -> list[Flag]:
+def transitional_flags(
+    ev: Evidence, ranges: list[LevelRange], scale: float, rules: FlagRules
+) -> list[Flag]:
     """An extra thoracic or lumbar vertebra shows as a level whose look-alike evidence runs
     about two vertebrae long, whichever neighbour the decoder gave the extra slices to."""
     by_level = {r.index: r for r in ranges}
     flags = []
-    t13 = _extra_below(ev, by_level, T12, L1, scale, rules) or _extra_above(ev, by_level, L1, T12, scale, rules)
+    t13 = _doubled(ev, by_level, T12, L1, scale, rules) or _doubled(
+        ev, by_level, L1, T12, scale, rules
+    )
     if t13:
         flags.append(_transitional(TRANSITIONAL_T13, "a 13th thoracic vertebra (T13)", t13))
-    l6 = _extra_below(ev, by_level, L5, SACRAL, scale, rules)
+    l6 = _doubled(ev, by_level, L5, SACRAL, scale, rules)
     if l6:
         flags.append(_transitional(TRANSITIONAL_L6, "a sixth lumbar vertebra (L6)", l6))
     elif (ls := _lumbosacral(ev, by_level, scale, rules)) is not None:
@@ -178,85 +196,98 @@ def _transitional(code: str, what: str, found: tuple[str, int, int, float, float
     level, first, last, length, ratio = found
     return Flag(
         code,
-        f"{level}-like evidence spans {length:.0f} mm, {ratio:.1f}× a typical {level}: "
-        f"likely {what}; the extra vertebra is about slices {first}–{last}.",
+        f"{level}-like evidence adds up to {length:.0f} mm, {ratio:.1f}× a typical {level}: "
+        f"likely {what}, at the flagged slices.",
         level,
         first,
         last,
     )
 
 
-def _lookalike(ev: Evidence, u: int, w: int) -> np.ndarray:
-    """Share of the (u, w) pair's probability that is u's, smoothed over ~6 mm so a
-    stray slice neither starts nor stops a run."""
-    share = ev.probs[:, u] / np.maximum(ev.probs[:, u] + ev.probs[:, w], 1e-12)
-    width = max(1, int(round(6.0 / ev.spacing)) | 1)
-    return np.convolve(np.pad(share, width // 2, mode="edge"), np.ones(width) / width, mode="valid")
+def _share(ev: Evidence, u: int, w: int) -> np.ndarray:
+    """Per slice, the share of the (u, w) pair's probability that is u's."""
+    return ev.probs[:, u] / np.maximum(ev.probs[:, u] + ev.probs[:, w], 1e-12)
 
 
-def _extra_below(
+def _pooled_share(ev: Evidence, u: int, w: int, first: int, last: int) -> float:
+    """u's share of the (u, w) probability pooled over slices first..last."""
+    pu, pw = (float(np.sum(ev.probs[first : last + 1, k])) for k in (u, w))
+    return pu / max(pu + pw, 1e-12)
+
+
+def _doubled(
     ev: Evidence, by_level: dict[int, LevelRange], u: int, w: int, scale: float, rules: FlagRules
 ) -> tuple[str, int, int, float, float] | None:
-    """Level u's range plus the u-looking slices the decoder gave to w below it."""
-    if u not in by_level:
+    """How long the evidence looks like u rather than its neighbour w, over u's range plus
+    the next typical vertebra on w's side (the decoder may have given an extra vertebra to
+    either). The pair share, summed in mm, counts a half-u slice as half. Returns (level,
+    first and last slice of the extra vertebra, u-like mm, × typical) when about doubled."""
+    r = by_level.get(u)
+    if r is None or w not in by_level:
         return None
-    r = by_level[u]
     typical = scale * EXPECTED_MM[u]
-    share = _lookalike(ev, u, w)
-    last = r.last
-    while last + 1 < ev.n and share[last + 1] >= rules.lookalike and ev.length_mm(r.first, last + 1) <= 2.5 * typical:
-        last += 1
-    return _if_doubled(ev, u, r.first, last, typical, rules, extra_at_bottom=True)
-
-
-def _extra_above(
-    ev: Evidence, by_level: dict[int, LevelRange], w: int, u: int, scale: float, rules: FlagRules
-) -> tuple[str, int, int, float, float] | None:
-    """Level w's range plus the w-looking slices the decoder gave to u above it."""
-    if w not in by_level:
+    below = w > u
+    if below:
+        first, last = (
+            r.first,
+            int(np.searchsorted(ev.axis, ev.axis[r.last] + typical, side="right")) - 1,
+        )
+    else:
+        first, last = int(np.searchsorted(ev.axis, ev.axis[r.first] - typical, side="left")), r.last
+    u_like = float(np.sum(_share(ev, u, w)[first : last + 1])) * ev.spacing
+    if u_like < rules.extra_vertebra * typical:
         return None
-    r = by_level[w]
-    typical = scale * EXPECTED_MM[w]
-    share = _lookalike(ev, w, u)
-    first = r.first
-    while first > 0 and share[first - 1] >= rules.lookalike and ev.length_mm(first - 1, r.last) <= 2.5 * typical:
-        first -= 1
-    return _if_doubled(ev, w, first, r.last, typical, rules, extra_at_bottom=False)
-
-
-def _if_doubled(
-    ev: Evidence, k: int, first: int, last: int, typical: float, rules: FlagRules, *, extra_at_bottom: bool
-) -> tuple[str, int, int, float, float] | None:
-    length = ev.length_mm(first, last)
-    ratio = length / typical
-    if ratio < rules.extra_vertebra:
+    # The extra vertebra: the second typical length of the region, counted from u's side.
+    if below:
+        lo, hi = ev.axis[first] + typical, ev.axis[first] + 2 * typical
+    else:
+        lo, hi = ev.axis[last] - 2 * typical, ev.axis[last] - typical
+    inside = np.flatnonzero(
+        (ev.axis >= lo) & (ev.axis <= hi) & (np.arange(ev.n) >= first) & (np.arange(ev.n) <= last)
+    )
+    if inside.size == 0:
         return None
-    # The extra vertebra is the half of the run beyond the one expected.
-    centre = (ev.axis[first] + ev.axis[last]) / 2
-    split = int(np.searchsorted(ev.axis, centre))
-    lo, hi = (split, last) if extra_at_bottom else (first, max(first, split - 1))
-    return FINE_LEVELS[k], lo, hi, length, ratio
+    return FINE_LEVELS[u], int(inside[0]), int(inside[-1]), u_like, u_like / typical
 
 
-def _lumbosacral(ev: Evidence, by_level: dict[int, LevelRange], scale: float, rules: FlagRules) -> Flag | None:
-    """Sacralised L5 or lumbarised S1: L5 too short, or L5/Sacral-mixed evidence over half a
-    vertebra or more around the junction, without a whole extra vertebra."""
-    r = by_level.get(L5)
-    if r is None or SACRAL not in by_level:
+def _lumbosacral(
+    ev: Evidence, by_level: dict[int, LevelRange], scale: float, rules: FlagRules
+) -> Flag | None:
+    """Sacralised L5 (L5 short, looking half sacral, or not told apart from the sacrum) or
+    lumbarised S1 (the top of the sacrum looking lumbar), short of a whole extra vertebra."""
+    r, s = by_level.get(L5), by_level.get(SACRAL)
+    if s is None or (r is None and L4 not in by_level):
         return None
     typical = scale * EXPECTED_MM[L5]
-    share = _lookalike(ev, L5, SACRAL)
-    stop = min(ev.n - 1, int(np.searchsorted(ev.axis, ev.axis[r.last] + typical)))
-    mixed = r.first + np.flatnonzero((share[r.first : stop + 1] > 0.25) & (share[r.first : stop + 1] < 0.75))
-    mixed_mm = mixed.size * ev.spacing
-    short = r.first > 0 and r.length_mm < rules.too_short * typical
-    if mixed_mm < rules.mixed_share * typical and not short:
-        return None
-    first, last = (int(mixed[0]), int(mixed[-1])) if mixed.size else (r.first, r.last)
+    s1_end = min(s.last, int(np.searchsorted(ev.axis, ev.axis[s.first] + typical / 2)))
+    s1_share = _pooled_share(ev, L5, SACRAL, s.first, s1_end)
+    if r is None:
+        if s1_share < rules.lumbar_looking_s1:
+            return None
+        what, first, last, l5 = (
+            "sacralised L5",
+            s.first,
+            s1_end,
+            "no L5 was told apart from the sacrum",
+        )
+    else:
+        l5_share = _pooled_share(ev, L5, SACRAL, r.first, r.last)
+        l5 = (
+            f"L5 spans {r.length_mm:.0f} mm (typical {typical:.0f}) "
+            f"and looks {1 - l5_share:.0%} sacral"
+        )
+        if (
+            r.first > 0 and r.length_mm < rules.too_short * typical
+        ) or l5_share <= rules.sacral_looking_l5:
+            what, first, last = "sacralised L5", r.first, r.last
+        elif s1_share >= rules.lumbar_looking_s1:
+            what, first, last = "lumbarised S1", s.first, s1_end
+        else:
+            return None
     return Flag(
         TRANSITIONAL_LUMBOSACRAL,
-        f"Lumbosacral junction ambiguous: L5 spans {r.length_mm:.0f} mm (typical {typical:.0f}), "
-        f"{mixed_mm:.0f} mm of L5/Sacral-mixed evidence: possible sacralised L5 or lumbarised S1.",
+        f"Lumbosacral junction: {l5}; the top of the sacrum looks {s1_share:.0%} L5: "
+        f"possibly {what}.",
         "L5",
         first,
         last,

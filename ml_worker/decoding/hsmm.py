@@ -10,11 +10,12 @@ whatever the series length. Backward quantities come from a forward sweep over t
 reversed in both slice and level order, which the model is symmetric under."""
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ml_worker.decoding.anatomy import lognormal_logpmf, lognormal_logsf
+from ml_worker.decoding.anatomy import length_score, lognormal_logsf
 
 NEG_INF = -np.inf
 
@@ -23,11 +24,11 @@ NEG_INF = -np.inf
 class LevelDurations:
     """Length scores of one bounded level, indexed by j = slices in the segment − 1.
 
-    `pmf` is [D] when slices are evenly spaced, else [N, D] (row = last slice); −inf marks
+    `whole` is [D] when slices are evenly spaced, else [N, D] (row = last slice); −inf marks
     lengths beyond the longest plausible. `start_sf[t]` scores segment [0, t] and
     `end_sf[j]` segment [N-1-j, N-1]: both are cut by the field of view."""
 
-    pmf: np.ndarray
+    whole: np.ndarray
     start_sf: np.ndarray
     end_sf: np.ndarray
 
@@ -36,22 +37,23 @@ class LevelDurations:
 class Sweep:
     """Forward quantities per level k and slice: `entry[k, a]` scores everything before a
     segment of k that starts at a; `ended[k, t]` everything up to and including a segment of
-    k that ends at t. With `maximise`, max replaces log-sum-exp and back-pointers are kept."""
+    k that ends at t; `before[k, a]` = entry minus the evidence for k up to a. With
+    `maximise`, max replaces log-sum-exp (Viterbi)."""
 
     entry: np.ndarray
     ended: np.ndarray
-    seg_len: np.ndarray | None = None  # j of the best segment of k ending at t
-    prev: np.ndarray | None = None  # best level before a segment of k starting at a
+    before: np.ndarray
+    maximise: bool
 
     @property
     def score(self) -> float:
-        return float(_reduce(self.ended[:, -1], axis=0, maximise=self.seg_len is not None))
+        return float(_reduce(self.ended[:, -1], axis=0, maximise=self.maximise))
 
 
 def level_durations(
     positions: np.ndarray,
     spacing: float,
-    median_mm: np.ndarray,
+    typical_mm: np.ndarray,
     sigma: float,
     max_mm: np.ndarray,
     bounded: np.ndarray,
@@ -60,110 +62,146 @@ def level_durations(
     steps = np.diff(positions)
     even = steps.size == 0 or bool(np.all(np.abs(steps - spacing) <= 0.1 * spacing))
     out: list[LevelDurations | None] = []
-    for k in range(len(median_mm)):
+    for k in range(len(typical_mm)):
         if not bounded[k]:
             out.append(None)
         elif even:
-            out.append(_even_durations(len(positions), spacing, median_mm[k], sigma, max_mm[k]))
+            args = (float(typical_mm[k]), float(sigma), float(max_mm[k]))
+            out.append(_even_durations(len(positions), float(spacing), *args))
         else:
-            out.append(_uneven_durations(positions, spacing, median_mm[k], sigma, max_mm[k]))
+            out.append(_uneven_durations(positions, spacing, typical_mm[k], sigma, max_mm[k]))
     return out
 
 
-def _even_durations(n: int, spacing: float, median: float, sigma: float, max_mm: float) -> LevelDurations:
+@lru_cache(maxsize=256)
+def _even_durations(
+    n: int, spacing: float, typical: float, sigma: float, max_mm: float
+) -> LevelDurations:
+    # Cached: series of one protocol share N and spacing; the arrays are made read-only.
     d = int(min(n, max(1, np.floor(max_mm / spacing))))
     lengths = spacing * np.arange(1, d + 1)
-    sf = lognormal_logsf(lengths, median, sigma)
-    return LevelDurations(lognormal_logpmf(lengths, median, sigma, spacing), sf, sf)
+    sf = _frozen(lognormal_logsf(lengths, typical, sigma))
+    return LevelDurations(_frozen(length_score(lengths, typical, sigma).astype(np.float32)), sf, sf)
 
 
-def _uneven_durations(pos: np.ndarray, spacing: float, median: float, sigma: float, max_mm: float) -> LevelDurations:
+def _frozen(x: np.ndarray) -> np.ndarray:
+    x.setflags(write=False)
+    return x
+
+
+def _uneven_durations(
+    pos: np.ndarray, spacing: float, typical: float, sigma: float, max_mm: float
+) -> LevelDurations:
     n = pos.size
     # D = the most slices any segment within max_mm can hold.
     first_within = np.searchsorted(pos, pos + spacing - max_mm, side="left")
     d = int(max(1, np.max(np.arange(n) - first_within + 1)))
-    lengths = pos[:, None] - _windows(pos, d, np.nan) + spacing
+    lengths = pos[:, None] - _windows(pos, d, np.nan)[:, ::-1] + spacing  # [t, j]: a = t - j
     with np.errstate(invalid="ignore"):
         ok = lengths <= max_mm
-        pmf = np.where(ok, lognormal_logpmf(np.where(ok, lengths, median), median, sigma, spacing), NEG_INF)
+        whole = np.where(ok, length_score(np.where(ok, lengths, typical), typical, sigma), NEG_INF)
     start_len = pos[:d] - pos[0] + spacing
     end_len = pos[-1] - pos[::-1][:d] + spacing
-    return LevelDurations(pmf, _capped_sf(start_len, median, sigma, max_mm), _capped_sf(end_len, median, sigma, max_mm))
+    return LevelDurations(
+        whole.astype(np.float32),
+        _capped_sf(start_len, typical, sigma, max_mm),
+        _capped_sf(end_len, typical, sigma, max_mm),
+    )
 
 
-def _capped_sf(lengths: np.ndarray, median: float, sigma: float, max_mm: float) -> np.ndarray:
-    return np.where(lengths <= max_mm, lognormal_logsf(lengths, median, sigma), NEG_INF)
+def _capped_sf(lengths: np.ndarray, typical: float, sigma: float, max_mm: float) -> np.ndarray:
+    return np.where(lengths <= max_mm, lognormal_logsf(lengths, typical, sigma), NEG_INF)
 
 
-def sweep(loglik: np.ndarray, durations: list[LevelDurations | None], step: np.ndarray, *, maximise: bool) -> Sweep:
-    """Forward recursion. `step[g]` is the log score of advancing g ≥ 1 levels at once."""
+def sweep(
+    loglik: np.ndarray, durations: list[LevelDurations | None], step: np.ndarray, *, maximise: bool
+) -> Sweep:
+    """Forward recursion. `step[g]` is the log score of advancing g levels at once (g ≥ 1,
+    up to len(step) - 1); the first level only starts at slice 0 and the last only ends
+    at slice N-1, since nothing precedes or follows them."""
     n, k_total = loglik.shape
     cum = np.vstack([np.zeros(k_total), np.cumsum(loglik, axis=0)])  # cum[i] = rows < i
     entry = np.full((k_total, n), NEG_INF)
     ended = np.full((k_total, n), NEG_INF)
-    seg_len = np.zeros((k_total, n), dtype=np.int64) if maximise else None
-    prev = np.zeros((k_total, n), dtype=np.int64) if maximise else None
+    before = np.full((k_total, n), NEG_INF)
     for k in range(k_total):
         entry[k, 0] = 0.0  # a series may start at any level
         if k > 0 and n > 1:
-            cand = ended[:k, :-1] + step[k - np.arange(k)][:, None]
-            entry[k, 1:] = _reduce(cand, axis=0, maximise=maximise)
-            if prev is not None:
-                prev[k, 1:] = np.argmax(cand, axis=0)
+            entry[k, 1:] = _reduce(_entry_candidates(ended, step, k), axis=0, maximise=maximise)
         # Everything before a segment starting at a, minus the evidence up to a: adding the
         # evidence up to t then scores the segment [a, t] without a 2-D cumulative sum.
-        before = entry[k] - cum[:-1, k]
+        before[k] = entry[k] - cum[:-1, k]
         dur = durations[k]
-        if k == 0:  # the first level only starts at slice 0 (nothing precedes it)
+        if k == 0:
             ended[0] = cum[1:, 0]
-            if seg_len is not None:
-                seg_len[0] = np.arange(n)
-        elif dur is None:  # the last level only ends at the last slice (nothing follows it)
-            ended[k, -1] = cum[-1, k] + _reduce(before, axis=0, maximise=maximise)
-            if seg_len is not None:
-                seg_len[k, -1] = n - 1 - int(np.argmax(before))
+        elif dur is None:
+            ended[k, -1] = cum[-1, k] + _reduce(before[k], axis=0, maximise=maximise)
         else:
-            best, j = _band(before, dur, maximise=maximise)
-            ended[k] = cum[1:, k] + best
-            if seg_len is not None:
-                seg_len[k] = j
-    return Sweep(entry, ended, seg_len, prev)
+            ended[k] = cum[1:, k] + _band(before[k], dur, maximise=maximise)
+    return Sweep(entry, ended, before, maximise)
 
 
-def _band(before: np.ndarray, dur: LevelDurations, *, maximise: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Best (or summed) score over segment lengths for every last slice t at once."""
+def _entry_candidates(ended: np.ndarray, step: np.ndarray, k: int) -> np.ndarray:
+    """[levels j, a - 1]: scores of entering level k at slice a from level j ending at a - 1."""
+    lo = max(0, k - (step.size - 1))
+    return ended[lo:k, :-1] + step[k - np.arange(lo, k)][:, None]
+
+
+def _band(before: np.ndarray, dur: LevelDurations, *, maximise: bool) -> np.ndarray:
+    """Best (or summed) score over segment lengths for every last slice t at once. The
+    [N, D] work is float32: scores are differences of nats, 1e-3 precision is plenty."""
     n = before.size
-    d = dur.pmf.shape[-1]
-    inner = before.copy()
+    d = dur.whole.shape[-1]
+    inner = before.astype(np.float32)
     inner[0] = NEG_INF  # segments from slice 0 are cut by the field of view: scored below
-    window = _windows(inner, d, NEG_INF)  # window[t, j] = inner[t - j]
-    scores = window + dur.pmf
-    scores[-1] = window[-1] + dur.end_sf  # the last segment is cut by the field of view too
-    best = _reduce(scores, axis=1, maximise=maximise)
-    j = np.argmax(scores, axis=1) if maximise else None
+    window = _windows(inner, d, NEG_INF)  # window[t, c] = inner[t - (d - 1 - c)]
+    scores = window + dur.whole[..., ::-1]
+    scores[-1] = window[-1] + dur.end_sf[::-1]  # the last segment is cut by the field of view too
+    best = np.max(scores, axis=1).astype(np.float64) if maximise else _lse_rows(scores)
     m = min(d, n)
     from_start = before[0] + dur.start_sf[:m]
-    if maximise:
-        wins = from_start > best[:m]
-        best[:m] = np.where(wins, from_start, best[:m])
-        j[:m] = np.where(wins, np.arange(m), j[:m])
-    else:
-        best[:m] = np.logaddexp(best[:m], from_start)
-    return best, j
+    best[:m] = np.maximum(best[:m], from_start) if maximise else np.logaddexp(best[:m], from_start)
+    return best
 
 
-def backtrack(sw: Sweep) -> np.ndarray:
-    """The best path as one level per slice."""
-    assert sw.seg_len is not None and sw.prev is not None
+def _lse_rows(x: np.ndarray) -> np.ndarray:
+    """log-sum-exp of each row, overwriting x (the band is the hot spot: no temporaries)."""
+    m = np.max(x, axis=1)
+    m = np.where(np.isfinite(m), m, 0.0).astype(x.dtype)
+    x -= m[:, None]
+    with np.errstate(under="ignore"):
+        np.exp(x, out=x)
+    with np.errstate(divide="ignore"):
+        return m.astype(np.float64) + np.log(np.sum(x, axis=1, dtype=np.float64))
+
+
+def backtrack(sw: Sweep, durations: list[LevelDurations | None], step: np.ndarray) -> np.ndarray:
+    """The best path of a maximising sweep, one level per slice. Only the ≤ 19 segment
+    ends on the path need their argmax, so it is recomputed here rather than stored."""
     n = sw.ended.shape[1]
     path = np.empty(n, dtype=np.int64)
     k, t = int(np.argmax(sw.ended[:, -1])), n - 1
     while True:
-        a = t - int(sw.seg_len[k, t])
+        a = _best_start(sw.before[k], durations[k], k, t)
         path[a : t + 1] = k
         if a == 0:
             return path
-        k, t = int(sw.prev[k, a]), a - 1
+        lo = max(0, k - (step.size - 1))
+        k, t = lo + int(np.argmax(_entry_candidates(sw.ended, step, k)[:, a - 1])), a - 1
+
+
+def _best_start(before: np.ndarray, dur: LevelDurations | None, k: int, t: int) -> int:
+    if k == 0:
+        return 0
+    if dur is None:  # the last level, whose segment ends at the last slice
+        return int(np.argmax(before))
+    n = before.size
+    j = np.arange(min(dur.whole.shape[-1], t + 1))
+    whole = dur.whole if dur.whole.ndim == 1 else dur.whole[t]
+    scores = before[t - j] + (dur.end_sf[j] if t == n - 1 else whole[j])
+    if t < dur.start_sf.size:  # the segment from slice 0 is cut by the field of view
+        scores[t] = before[0] + dur.start_sf[t]
+    return t - int(np.argmax(scores))
 
 
 def marginals(fwd: Sweep, bwd: Sweep) -> np.ndarray:
@@ -183,9 +221,10 @@ def marginals(fwd: Sweep, bwd: Sweep) -> np.ndarray:
 
 
 def _windows(x: np.ndarray, d: int, fill: float) -> np.ndarray:
-    """[N, d] view with w[t, j] = x[t - j], `fill` where t - j < 0."""
-    padded = np.concatenate([np.full(d - 1, fill), x])
-    return sliding_window_view(padded, d)[:, ::-1]
+    """[N, d] view with w[t, c] = x[t - (d - 1 - c)], `fill` before the start: the last d
+    values up to t, oldest first (forward strides keep the band arithmetic fast)."""
+    padded = np.concatenate([np.full(d - 1, fill, dtype=x.dtype), x])
+    return sliding_window_view(padded, d)
 
 
 def _reduce(x: np.ndarray, *, axis: int, maximise: bool) -> np.ndarray:

@@ -21,6 +21,7 @@ class DecoderConfig:
     evidence_weight: float = 1.0
     # Log score per level skipped at a boundary: a missed level is possible but rare.
     skip_log_score: float = -6.0
+    max_skipped: int = 2  # more levels missing at once is a broken series, not a missed level
     # Log-normal spread of a level's length around the typical one (patient size, anatomy).
     length_sigma: float = 0.22
     # Longest range considered, × typical; above 2 so a doubled (transitional) level fits.
@@ -49,7 +50,9 @@ def decode_series(
     return _decode(p, loglik, np.asarray(positions_mm, dtype=np.float64), geo, cfg)
 
 
-def emission_loglik(p: np.ndarray, class_priors: ArrayLike | None, cfg: DecoderConfig) -> np.ndarray:
+def emission_loglik(
+    p: np.ndarray, class_priors: ArrayLike | None, cfg: DecoderConfig
+) -> np.ndarray:
     """Weighted log scaled likelihood log(p / prior), floored."""
     k = p.shape[1]
     ll = np.log((1.0 - cfg.floor) * p + cfg.floor / k)
@@ -77,11 +80,13 @@ def _durations(axis: np.ndarray, spacing: float, cfg: DecoderConfig) -> list[Lev
 
 
 def _step(cfg: DecoderConfig) -> np.ndarray:
-    gaps = np.arange(NUM_CLASSES, dtype=np.float64)
+    gaps = np.arange(cfg.max_skipped + 2, dtype=np.float64)
     return np.maximum(gaps - 1.0, 0.0) * cfg.skip_log_score  # step[g]: advance g levels
 
 
-def _decode(p: np.ndarray, loglik: np.ndarray, pos: np.ndarray, geo: Geometry, cfg: DecoderConfig) -> SeriesDecoding:
+def _decode(
+    p: np.ndarray, loglik: np.ndarray, pos: np.ndarray, geo: Geometry, cfg: DecoderConfig
+) -> SeriesDecoding:
     step = _step(cfg)
     axis_back = geo.axis[-1] - geo.axis[::-1]
     durs = _durations(geo.axis, geo.spacing, cfg)
@@ -95,7 +100,14 @@ def _decode(p: np.ndarray, loglik: np.ndarray, pos: np.ndarray, geo: Geometry, c
     fwd_durs, back_durs = (durs_back, durs) if rev else (durs, durs_back)
     fwd = sweep(ll, fwd_durs, step, maximise=False)
     bwd = sweep(ll[::-1, ::-1], back_durs[::-1], step, maximise=False)
-    ev = Evidence(backtrack(best), marginals(fwd, bwd), p[o], (axis_back if rev else geo.axis), pos[o], geo.spacing)
+    ev = Evidence(
+        backtrack(best, fwd_durs, step),
+        marginals(fwd, bwd),
+        p[o],
+        (axis_back if rev else geo.axis),
+        pos[o],
+        geo.spacing,
+    )
     ranges = level_ranges(ev)
     flags = range_flags(ev, ranges, cfg.rules)
     if rev:
@@ -123,7 +135,12 @@ def _reversed_flag(margin: float) -> Flag:
 
 def _flip_range(r: LevelRange, n: int) -> LevelRange:
     return replace(
-        r, first=n - 1 - r.last, last=n - 1 - r.first, mid=n - 1 - r.mid, start_mm=r.end_mm, end_mm=r.start_mm
+        r,
+        first=n - 1 - r.last,
+        last=n - 1 - r.first,
+        mid=n - 1 - r.mid,
+        start_mm=r.end_mm,
+        end_mm=r.start_mm,
     )
 
 

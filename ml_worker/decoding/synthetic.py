@@ -10,7 +10,7 @@ from ml_worker.decoding.anatomy import BODY_MM, DISC_MM
 from ml_worker.levels import FINE_LEVELS, INDEX, NUM_CLASSES
 
 # What an extra vertebra looks like to a 19-class classifier: it has no class of its own.
-EXTRA_LOOKS = {"T13": {"T12": 0.75, "L1": 0.25}, "L6": {"L5": 0.5, "Sacral": 0.5}}
+EXTRA_LOOKS = {"T13": {"T12": 0.75, "L1": 0.25}, "L6": {"L5": 0.65, "Sacral": 0.35}}
 OPEN_END_MM = 1.0e4  # the sacral "body" runs on into coccyx and pelvis
 
 
@@ -31,7 +31,7 @@ class Noise:
     flip_rate: float = 0.0  # slices replaced by a confident random wrong class
     # (true level, level it is mistaken for, per-slice rate): e.g. T6 read as T7.
     confusions: tuple[tuple[str, str, float], ...] = ()
-    flat_levels: tuple[str, ...] = ()  # levels whose slices carry no information
+    flat_levels: tuple[str, ...] = ()  # levels whose slices (and disc below) carry no information
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class SyntheticSeries:
     probs: np.ndarray  # [N, 19]
     positions_mm: np.ndarray  # [N], decreasing (superior first, DICOM z)
     truth: list[int | None]  # class per slice; None in discs and extra vertebrae
-    # Per level present: first and last slice, discs split at their middle.
+    # Per level present (and extra vertebra, "T13"/"L6"): first and last slice, discs split
+    # at their middle.
     boundaries: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def reversed(self) -> "SyntheticSeries":
@@ -48,20 +49,32 @@ class SyntheticSeries:
         return SyntheticSeries(self.probs[::-1], self.positions_mm[::-1], self.truth[::-1], flipped)
 
 
-def spine(scale: float = 1.0, extra: str | None = None, sacralised_l5: bool = False) -> list[Segment]:
-    """Segments superior → inferior; `extra` inserts "T13" below T12 or "L6" below L5."""
+def spine(
+    scale: float = 1.0,
+    extra: str | None = None,
+    sacralised_l5: bool = False,
+    stretch: dict[str, float] | None = None,
+    missing: tuple[str, ...] = (),
+) -> list[Segment]:
+    """Segments superior → inferior. `extra` inserts "T13" below T12 or "L6" below L5;
+    `stretch` multiplies named levels' lengths; `missing` leaves levels out."""
     segs: list[Segment] = []
     depth = 0.0
     for k, name in enumerate(FINE_LEVELS):
-        looks = _onehot(k)
-        if name == "L5" and sacralised_l5:
-            looks = _mix({"L5": 0.5, "Sacral": 0.5})
-        body = OPEN_END_MM if name == "Sacral" else scale * BODY_MM[k]
-        segs.append(Segment(name, k, looks, depth, body, scale * DISC_MM[k]))
-        depth += body + scale * DISC_MM[k]
+        if name in missing:
+            continue
+        f = scale * (stretch or {}).get(name, 1.0)
+        looks = _mix({"L5": 0.5, "Sacral": 0.5}) if name == "L5" and sacralised_l5 else _onehot(k)
+        body = OPEN_END_MM if name == "Sacral" else f * BODY_MM[k]
+        segs.append(Segment(name, k, looks, depth, body, f * DISC_MM[k]))
+        depth += body + f * DISC_MM[k]
         if extra is not None and name == {"T13": "T12", "L6": "L5"}[extra]:
-            segs.append(Segment(extra, None, _mix(EXTRA_LOOKS[extra]), depth, scale * BODY_MM[k], scale * DISC_MM[k]))
-            depth += scale * (BODY_MM[k] + DISC_MM[k])
+            segs.append(
+                Segment(
+                    extra, None, _mix(EXTRA_LOOKS[extra]), depth, f * BODY_MM[k], f * DISC_MM[k]
+                )
+            )
+            depth += f * (BODY_MM[k] + DISC_MM[k])
     return segs
 
 
@@ -81,8 +94,10 @@ def synthetic_series(
     segs = segments or spine()
     top = _depth_at(segs, first, start_frac)
     depth = np.arange(top, _depth_at(segs, last, end_frac), spacing_mm)
-    clean, truth = _clean(segs, depth)
-    probs = _corrupt(clean, truth, rng, noise or Noise())
+    clean, truth, where = _clean(segs, depth)
+    noise = noise or Noise()
+    flat = np.array([segs[j].name in noise.flat_levels for j in where])
+    probs = _corrupt(clean, truth, flat, rng, noise)
     return SyntheticSeries(probs, 1000.0 - depth, truth, _boundaries(segs, depth))
 
 
@@ -92,7 +107,11 @@ def _depth_at(segs: list[Segment], name: str, frac: float) -> float:
     return s.top_mm + frac * extent
 
 
-def _clean(segs: list[Segment], depth: np.ndarray) -> tuple[np.ndarray, list[int | None]]:
+def _clean(
+    segs: list[Segment], depth: np.ndarray
+) -> tuple[np.ndarray, list[int | None], np.ndarray]:
+    """Evidence and truth per slice, and the segment each slice lies in (body or the disc
+    below it)."""
     tops = np.array([s.top_mm for s in segs])
     idx = np.clip(np.searchsorted(tops, depth, side="right") - 1, 0, len(segs) - 1)
     clean = np.empty((depth.size, NUM_CLASSES))
@@ -106,7 +125,7 @@ def _clean(segs: list[Segment], depth: np.ndarray) -> tuple[np.ndarray, list[int
             f = (into - s.body_mm) / s.disc_mm
             clean[i], label = (1 - f) * s.looks + f * segs[j + 1].looks, None
         truth.append(label)
-    return clean, truth
+    return clean, truth, idx
 
 
 def _boundaries(segs: list[Segment], depth: np.ndarray) -> dict[str, tuple[int, int]]:
@@ -115,19 +134,23 @@ def _boundaries(segs: list[Segment], depth: np.ndarray) -> dict[str, tuple[int, 
         upper = s.top_mm - (segs[j - 1].disc_mm / 2 if j else 0.0)
         lower = s.top_mm + s.body_mm + s.disc_mm / 2
         inside = np.flatnonzero((depth >= upper) & (depth < lower))
-        if inside.size and s.truth is not None:
+        if inside.size:
             out[s.name] = (int(inside[0]), int(inside[-1]))
     return out
 
 
-def _corrupt(clean: np.ndarray, truth: list[int | None], rng: np.random.Generator, noise: Noise) -> np.ndarray:
+def _corrupt(
+    clean: np.ndarray,
+    truth: list[int | None],
+    flat: np.ndarray,
+    rng: np.random.Generator,
+    noise: Noise,
+) -> np.ndarray:
     p = (1 - 2 * noise.blur) * clean
     p[:, 1:] += noise.blur * clean[:, :-1]
     p[:, :-1] += noise.blur * clean[:, 1:]
-    p[:, 0] += noise.blur * clean[:, 0]  # the end classes keep what has nowhere to go
-    p[:, -1] += noise.blur * clean[:, -1]
+    p /= p.sum(axis=1, keepdims=True)  # the end classes spill to one side only
     logits = np.log(p + 1e-4) + noise.jitter * rng.standard_normal(p.shape)
-    flat = np.array([t is not None and FINE_LEVELS[t] in noise.flat_levels for t in truth])
     logits[flat] = noise.jitter * rng.standard_normal((int(flat.sum()), NUM_CLASSES))
     probs = _softmax(logits)
     labels = np.array([-1 if t is None else t for t in truth])

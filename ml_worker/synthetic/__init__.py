@@ -46,3 +46,36 @@ __all__ = [
     "write_dose_report",
     "write_secondary_capture",
 ]
+
+# Anatomical phantom: level-dependent anatomy with per-slice labels and tissue masks.
+from ml_worker.synthetic.anatomy import TRANSITIONAL_VARIANTS, Anatomy, make_anatomy  # noqa: E402
+from ml_worker.synthetic.phantom import (  # noqa: E402
+    COMPARTMENTS,
+    FOVS,
+    HU_WINDOWS,
+    PhantomCase,
+    Tissue,
+    make_phantom,
+    render_slice,
+)
+from ml_worker.synthetic.phantom_dataset import (  # noqa: E402
+    PhantomSliceDataset,
+    iter_training_slices,
+    write_phantom_dataset,
+)
+
+__all__ += [
+    "COMPARTMENTS",
+    "FOVS",
+    "HU_WINDOWS",
+    "TRANSITIONAL_VARIANTS",
+    "Anatomy",
+    "PhantomCase",
+    "PhantomSliceDataset",
+    "Tissue",
+    "iter_training_slices",
+    "make_anatomy",
+    "make_phantom",
+    "render_slice",
+    "write_phantom_dataset",
+]

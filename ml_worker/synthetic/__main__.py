@@ -2,6 +2,10 @@
 
 Layout: DIR/patientNN/seriesNNN_<kind>/*.dcm. Folder names carry no canaries,
 so the tree itself is safe to list in logs.
+
+With --phantom it writes an anatomical phantom dataset instead (see
+`phantom_dataset`): DIR/<centre>/caseNNNN/*.dcm with manifest.jsonl, whose
+slices carry exact spine-level labels.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from ml_worker.synthetic.dicom_writer import (
     write_secondary_capture,
 )
 from ml_worker.synthetic.identity import make_patient, make_study
+from ml_worker.synthetic.phantom import FOVS
+from ml_worker.synthetic.phantom_dataset import write_phantom_dataset
 from ml_worker.synthetic.volume import make_ct_volume
 
 
@@ -36,7 +42,34 @@ def get_args_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also write a Secondary Capture and a dose SR per patient (ingest must refuse them)",
     )
+    phantom = parser.add_argument_group("anatomical phantom")
+    phantom.add_argument(
+        "--phantom",
+        action="store_true",
+        help="write a level-labelled phantom dataset (--patients cases) with a manifest",
+    )
+    phantom.add_argument("--fov", choices=[*FOVS, "mixed"], default="mixed")
+    phantom.add_argument("--transitional-fraction", type=float, default=0.1)
+    phantom.add_argument("--centres", default="A,B", help="comma-separated centre codes")
+    phantom.add_argument("--numpy", action="store_true", help="volume.npz instead of DICOM")
     return parser
+
+
+def write_phantom(args: argparse.Namespace) -> None:
+    manifest = write_phantom_dataset(
+        args.out,
+        cases=args.patients,
+        seed=args.seed,
+        fovs=FOVS if args.fov == "mixed" else (args.fov,),
+        transitional_fraction=args.transitional_fraction,
+        rows=args.rows,
+        cols=args.cols,
+        slice_thickness_mm=args.slice_thickness,
+        as_dicom=not args.numpy,
+        centres=args.centres.split(","),
+        transfer_syntax=args.transfer_syntax,
+    )
+    print(f"{args.patients} phantom cases; manifest {manifest}")
 
 
 def write_patient(index: int, args: argparse.Namespace) -> list[Path]:
@@ -67,6 +100,9 @@ def write_patient(index: int, args: argparse.Namespace) -> list[Path]:
 def main(args: argparse.Namespace) -> None:
     if not 0 < args.patients < 100:
         raise SystemExit("--patients must be between 1 and 99 (canaries must fit SH fields)")
+    if args.phantom:
+        write_phantom(args)
+        return
     for index in range(args.patients):
         paths = write_patient(index, args)
         print(f"patient{index:02d}: {len(paths)} files under {args.out / f'patient{index:02d}'}")

@@ -32,12 +32,15 @@ _LUMBAR_HEIGHT = (25.0, 26.0, 27.0, 27.5, 27.0, 26.0)
 _LUMBAR_DISC = (10.0, 11.0, 11.5, 12.0, 11.0, 10.0)
 _LUMBAR_TP = (20.0, 25.0, 30.0, 26.0, 22.0, 22.0)
 
-# Standard level of each rib's anterior end (ribs 1-7 reach the sternum, 8-10 the
-# costal margin, 11-12 float) and the angle from the posterior midline where it
-# ends; the bony rib gives way to costal cartilage at psi_bone.
-_RIB_END_U = (8.9, 10.5, 11.3, 12.0, 12.8, 13.8, 15.0, 16.7, 17.6, 18.6, 19.5, 19.4, 19.4)
+# Ribs: how far (standard levels) each bony rib descends from its head to its
+# anterior end, the level of the costal cartilage's sternal or costal end (ribs
+# 1-10; 11-13 float), and the angles from the posterior midline where the bone
+# gives way to cartilage and where the cartilage ends.
+_RIB_DROP = (1.9, 2.6, 3.0, 3.3, 3.4, 3.5, 3.5, 3.5, 3.4, 3.2, 2.2, 1.4, 1.3)
+_RIB_END_U = (8.9, 10.5, 11.3, 12.0, 12.8, 13.8, 15.0, 16.7, 17.6, 18.6)
 _RIB_PSI_END = (2.95, 2.95, 2.95, 2.95, 2.95, 2.95, 2.9, 2.75, 2.6, 2.45, 1.9, 1.35, 1.15)
 _RIB_PSI_BONE = (2.45, 2.4, 2.4, 2.4, 2.35, 2.35, 2.3, 2.25, 2.25, 2.25, 1.9, 1.35, 1.15)
+_LOWEST_RIB_U = 19.75  # no rib reaches L2: the lumbar spine below L1 is rib-free
 
 # Landmarks in the standard level coordinate: (mean, sd) per patient.
 _LANDMARKS: dict[str, tuple[float, float]] = {
@@ -53,7 +56,7 @@ _LANDMARKS: dict[str, tuple[float, float]] = {
     "heart_top": (11.2, 0.3),
     "heart_bottom": (16.0, 0.3),
     "dome_right": (15.4, 0.4),
-    "lung_base": (18.7, 0.3),
+    "lung_base": (19.0, 0.25),
     "liver_tip": (21.0, 0.5),
     "stomach_bottom": (19.8, 0.4),
     "spleen_bottom": (19.0, 0.3),
@@ -88,9 +91,10 @@ class Segment:
 class Rib:
     number: int
     head_z: float  # costovertebral joint
-    end_z: float  # anterior end, lower than the head: ribs slope down and forward
-    psi_end: float
+    bone_z: float  # anterior end of the bone: ribs slope down and forward
+    end_z: float  # end of the costal cartilage, which climbs back to the sternum
     psi_bone: float
+    psi_end: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,7 +152,7 @@ class Anatomy:
 
     def segment_index(self, z: float) -> int:
         """Index of the segment whose body or lower disc contains z (0 above C1)."""
-        tops = self._z[2 : 2 + len(self.segments)]
+        tops = self._z[1 : 1 + len(self.segments)]
         return max(int(np.searchsorted(-tops, -z, side="right")) - 1, 0)
 
     def level_at(self, z: float) -> str | None:
@@ -161,11 +165,13 @@ class Anatomy:
 
     def body_range(self, label: str) -> tuple[float, float]:
         """(top, bottom) z of a labelled vertebral body; the sacrum's is its length."""
-        for segment in self.segments:
-            if segment.name == label or (segment.label == label and segment.kind != "cervical"):
-                if segment.kind == "sacral":
-                    return segment.top_z, segment.top_z - self.sacrum_length
-                return segment.top_z, segment.bottom_z
+        matches = [s for s in self.segments if s.name == label] or [
+            s for s in self.segments if s.label == label and s.kind != "cervical"
+        ]
+        for segment in matches:
+            if segment.kind == "sacral":
+                return segment.top_z, segment.top_z - self.sacrum_length
+            return segment.top_z, segment.bottom_z
         raise KeyError(label)
 
 
@@ -214,7 +220,9 @@ def make_anatomy(
         sat_mm=float(np.clip(4 + 16 * fat * (1.35 if sex == "F" else 0.85), 3, 60)),
         vat=float(np.clip(fat * (1.0 if sex == "M" else 0.6) + rng.normal(0, 0.15), 0, 1.6)),
         muscle=float(np.clip(rng.normal(1.0, 0.1) - 0.004 * max(age - 40, 0), 0.6, 1.35)),
-        imat=float(np.clip(0.02 + 0.0015 * (age - 25) + 0.02 * fat + rng.normal(0, 0.01), 0, 0.2)),
+        imat=float(
+            np.clip(0.01 + 0.0012 * (age - 25) + 0.015 * fat + rng.normal(0, 0.008), 0, 0.12)
+        ),
         breast_mm=float(rng.uniform(15, 40) * (0.6 + 0.4 * fat)) if sex == "F" else 0.0,
         noise_sd=float(rng.uniform(8.0, 12.0)),
         materials=_materials(rng, age, bmi),
@@ -314,10 +322,9 @@ def _level_knots(
     tops = [s.top_z for s in segments]
     c1 = segments[0].top_z - segments[1].top_z
     s_top = segments[-1].top_z
-    u = [-20.0, 0.0, *range(1, n), float(n), n + 20.0]
-    z = [20 * c1, *tops, s_top - sacrum_length, s_top - 21 * sacrum_length]
-    u_arr = np.asarray([u[0], *[float(i) for i in range(n)], u[-2], u[-1]])
-    z_arr = np.asarray([z[0], *tops, z[-2], z[-1]])
+    u = [-20.0, *range(n), float(n), n + 20.0]
+    z = [20.0 * c1, *tops, s_top - sacrum_length, s_top - 21.0 * sacrum_length]
+    u_arr, z_arr = np.asarray(u, dtype=float), np.asarray(z, dtype=float)
     return u_arr, z_arr
 
 
@@ -336,10 +343,12 @@ def _ribs(anatomy: Anatomy, rng: np.random.Generator) -> tuple[Rib, ...]:
     thoracic = [s for s in anatomy.segments if s.kind == "thoracic"]
     for k, segment in enumerate(thoracic, start=1):
         head = segment.top_z - 0.15 * (segment.top_z - segment.bottom_z)
-        end = anatomy.z_of_std(_RIB_END_U[k - 1] + float(rng.normal(0, 0.15)))
-        if k == 13:  # the extra rib of a T13 is short, like a 12th
-            end = head - 30.0
-        ribs.append(Rib(k, head, min(end, head - 15.0), _RIB_PSI_END[k - 1], _RIB_PSI_BONE[k - 1]))
+        lowest = anatomy.std_of_z(head) + _RIB_DROP[k - 1] + float(rng.normal(0, 0.12))
+        bone = min(anatomy.z_of_std(min(lowest, _LOWEST_RIB_U)), head - 15.0)
+        end = bone
+        if k <= 10:  # costal cartilage up to the sternum or the costal margin
+            end = max(anatomy.z_of_std(_RIB_END_U[k - 1] + float(rng.normal(0, 0.12))), bone)
+        ribs.append(Rib(k, head, bone, end, _RIB_PSI_BONE[k - 1], _RIB_PSI_END[k - 1]))
     return tuple(ribs)
 
 
@@ -386,3 +395,104 @@ def _materials(rng: np.random.Generator, age: int, bmi: float) -> dict[str, floa
         "soft": float(n(40, 4)),
         "thyroid": float(n(95, 8)),
     }
+
+
+# Body build along the standard level coordinate for a reference adult (mm):
+# half-width and front/back half-depths of the musculoskeletal frame (the body
+# less its subcutaneous fat), the muscle wall thickness, and the gap between the
+# back of the frame and the spinous process tips.
+_S = np.asarray([-2, 3, 5.5, 6.3, 7, 8, 10, 13, 16, 18.5, 19.5, 21, 22.5, 24, 24.6, 25.2, 27.0])
+_KNOTS: dict[str, tuple[float, ...]] = {
+    "a": (52, 54, 60, 82, 118, 138, 146, 148, 145, 140, 136, 133, 138, 146, 150, 150, 148),
+    "b_ant": (50, 50, 52, 58, 72, 88, 97, 100, 100, 98, 96, 95, 93, 90, 86, 82, 80),
+    "b_post": (66, 66, 68, 72, 82, 90, 95, 96, 95, 92, 90, 90, 92, 94, 96, 96, 94),
+    "p": (2.0, 2.0, 2.0, 2.1, 2.2, 2.3, 2.3, 2.3, 2.3, 2.4, 2.5, 2.5, 2.6, 2.7, 2.7, 2.7, 2.7),
+    "wall_ant": (4, 4, 5, 14, 28, 32, 26, 18, 14, 12, 12, 12, 12, 12, 12, 12, 12),
+    "wall_lat": (6, 7, 8, 40, 60, 45, 28, 22, 20, 18, 18, 20, 24, 30, 34, 34, 34),
+    "wall_post": (8, 8, 9, 20, 36, 34, 30, 26, 20, 12, 10, 10, 10, 14, 24, 30, 34),
+    "sat": (
+        0.25,
+        0.25,
+        0.3,
+        0.4,
+        0.5,
+        0.55,
+        0.6,
+        0.7,
+        0.85,
+        0.95,
+        1,
+        1,
+        1.05,
+        1.15,
+        1.25,
+        1.3,
+        1.3,
+    ),
+    "back_gap": (28, 28, 27, 22, 14, 12, 10, 10, 10, 10, 10, 10, 12, 18, 22, 26, 26),
+}
+
+
+@dataclass(frozen=True)
+class Section:
+    """Scalar dimensions of the body at one axial level (mm, patient frame)."""
+
+    z: float
+    u: float  # actual level coordinate
+    s: float  # standard level coordinate
+    a: float
+    b_ant: float
+    b_post: float
+    p: float
+    sat_ant: float
+    sat_lat: float
+    sat_post: float
+    wall_ant: float
+    wall_lat: float
+    wall_post: float
+    rib_layer: float
+    spine_x: float
+    spine_y: float  # vertebral body centre
+    width: float
+    depth: float
+    canal_w: float
+    canal_d: float
+    spinous: float
+
+
+def section(anatomy: Anatomy, z: float) -> Section:
+    """Body build at height z: frame, fat and wall from the standard profiles,
+    scaled to the patient; the spine is placed from the back inwards."""
+    u = anatomy.u_of_z(z)
+    s = anatomy.std_of_u(u)
+    k = {name: float(np.interp(s, _S, values)) for name, values in _KNOTS.items()}
+    # Visceral fat distends the abdomen forwards and a little sideways.
+    belly = anatomy.vat * 38.0 * float(np.exp(-(((s - 21.5) / 2.2) ** 2)))
+    a = k["a"] * anatomy.lr_scale + 0.35 * belly
+    b_ant = k["b_ant"] * anatomy.ap_scale + belly
+    b_post = k["b_post"] * anatomy.ap_scale
+    hips = 1.3 if anatomy.sex == "F" and s > 22.0 else 1.0
+    sat = anatomy.sat_mm * k["sat"] * hips
+    muscle = anatomy.muscle
+    rib_layer = 8.0 * anatomy.lr_scale if 6.8 < s < 20.0 else 0.0
+    spine = _spine_at(anatomy, u)
+    cx, cy = anatomy.centre
+    spine_y = cy + b_post - k["back_gap"] - spine["spinous"] - spine["canal_d"] - spine["depth"] / 2
+    return Section(
+        z=z, u=u, s=s, a=a, b_ant=b_ant, b_post=b_post, p=k["p"],
+        sat_ant=sat * 1.15, sat_lat=sat, sat_post=sat * 0.85,
+        wall_ant=rib_layer + k["wall_ant"] * muscle,
+        wall_lat=rib_layer + k["wall_lat"] * muscle,
+        wall_post=rib_layer + k["wall_post"] * muscle,
+        rib_layer=rib_layer, spine_x=cx, spine_y=spine_y, **spine,
+    )  # fmt: skip
+
+
+def _spine_at(anatomy: Anatomy, u: float) -> dict[str, float]:
+    # Interpolated between segment mid-heights so the spine bends smoothly.
+    mids = np.arange(len(anatomy.segments)) + 0.4
+    out = {}
+    for name in ("width", "depth", "canal_w", "canal_d", "spinous"):
+        values = [getattr(segment, name) for segment in anatomy.segments]
+        out[name] = float(np.interp(u, mids, values))
+    return out

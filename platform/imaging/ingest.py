@@ -1,14 +1,21 @@
 """Upload ingest: validate every file, de-identify, store in the image store
 over STOW-RS, then index. Each file gets its own outcome; a bad file never
 loses or half-stores the others, and index rows are written only for what the
-store confirmed (in one transaction, after the store)."""
+store confirmed (in one transaction, after the store).
+
+Batches are pipelined: while one batch travels to the store (socket I/O, which
+releases the GIL, and the store's own CPU), the next one is validated and
+de-identified. Nothing reaches the pipeline before it passed both."""
 
 import logging
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
+import requests
 from django.conf import settings
 from pydicom import Dataset
 
@@ -18,6 +25,12 @@ from imaging.dicomweb import ImageStore, ImageStoreError
 
 logger = logging.getLogger(__name__)
 ZIP_MAGIC = b"PK\x03\x04"
+# Instances per pipelined STOW-RS request (at most STOW_BATCH_SIZE): small enough
+# that the first request leaves early and the last one is short, large enough that
+# per-request overhead stays negligible.
+PIPELINE_BATCH_SIZE = 10
+# SOP Instance UIDs per duplicate-check query: keeps the URL far below server limits.
+_UIDS_PER_QUERY = 40
 QUARANTINE_MESSAGES = {
     "secondary_capture": "Not stored: screen captures may carry burned-in identifying text.",
     "burned_in_annotation": "Not stored: the image declares burned-in annotation.",
@@ -134,17 +147,36 @@ def prepare(
     )
 
 
-def mark_duplicates(prepared: list[PreparedInstance], store: ImageStore) -> None:
-    """Flag instances already in the store (or twice in this upload) as
-    duplicates. If the store cannot be asked, those files are rejected."""
+def prepare_batches(
+    items: Iterable[UploadItem], *, project_key: str, outcomes: list[FileOutcome], size: int
+) -> Iterator[list[PreparedInstance]]:
+    """Expand, validate and de-identify the upload, yielding `size` instances at a time."""
+    batch: list[PreparedInstance] = []
+    for item in expand_uploads(items, outcomes):
+        prepared = prepare(item, project_key=project_key, outcomes=outcomes)
+        if prepared is not None:
+            batch.append(prepared)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def mark_duplicates(
+    prepared: list[PreparedInstance], store: ImageStore, *, seen: set[str] | None = None
+) -> None:
+    """Flag instances already in the store (or earlier in this upload: pass the same
+    `seen` set for every batch) as duplicates. If the store cannot be asked, those
+    files are rejected."""
+    seen = set() if seen is None else seen
     present: set[str] = set()
     unreachable: set[tuple[str, str]] = set()
-    for study_uid, series_uid in {(p.study_uid, p.series_uid) for p in prepared}:
+    for (study_uid, series_uid), sop_uids in _group_by_series(prepared).items():
         try:
-            present |= store.instance_uids(study_uid, series_uid)
+            present |= present_instances(store, study_uid, series_uid, sop_uids)
         except ImageStoreError:
             unreachable.add((study_uid, series_uid))
-    seen: set[str] = set()
     for item in prepared:
         if (item.study_uid, item.series_uid) in unreachable:
             _reject([item], "store_failed", "The image store is unavailable; try again later.")
@@ -154,21 +186,98 @@ def mark_duplicates(prepared: list[PreparedInstance], store: ImageStore) -> None
         seen.add(item.sop_uid)
 
 
+def _group_by_series(prepared: list[PreparedInstance]) -> dict[tuple[str, str], list[str]]:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for item in prepared:
+        groups.setdefault((item.study_uid, item.series_uid), []).append(item.sop_uid)
+    return groups
+
+
+def present_instances(
+    store: ImageStore, study_uid: str, series_uid: str, sop_uids: list[str]
+) -> set[str]:
+    """Which of `sop_uids` the store already holds.
+
+    Asks for exactly these UIDs (QIDO-RS UID list matching, PS3.18 8.3.4.1) rather
+    than listing the series: Orthanc answers a series listing by reading every
+    stored file (about 0.5 s for 300 CT slices), a miss on a UID list in a few ms.
+    Only requested UIDs count, whatever else a store may answer with."""
+    wanted = set(sop_uids)
+    unique = sorted(wanted)
+    found: set[str] = set()
+    for start in range(0, len(unique), _UIDS_PER_QUERY):
+        chunk = unique[start : start + _UIDS_PER_QUERY]
+        try:
+            answer = store.client.search_for_instances(
+                study_instance_uid=study_uid,
+                series_instance_uid=series_uid,
+                fields=["00080018"],
+                search_filters={"SOPInstanceUID": ",".join(chunk)},
+            )
+        except requests.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                continue
+            raise ImageStoreError("QIDO-RS failed") from exc
+        except requests.RequestException as exc:
+            raise ImageStoreError(f"QIDO-RS failed: {type(exc).__name__}") from exc
+        found |= {row["00080018"]["Value"][0] for row in answer if "00080018" in row}
+    return found & wanted
+
+
+def store_batch(batch: list[PreparedInstance], store: ImageStore) -> None:
+    """STOW-RS one batch of new instances; a failed batch rejects only its files."""
+    if not batch:
+        return
+    try:
+        outcome = store.store([p.dataset for p in batch])
+    except ImageStoreError as exc:
+        _reject(batch, "store_failed", f"The image store did not accept the file ({exc}).")
+        return
+    for item in batch:
+        if item.sop_uid in outcome.failed:
+            _reject([item], "store_failed", outcome.failed[item.sop_uid])
+        elif item.sop_uid not in outcome.stored:
+            _reject([item], "store_unconfirmed", "The image store did not confirm the file.")
+
+
 def store_batches(prepared: list[PreparedInstance], store: ImageStore, batch_size: int) -> None:
-    """STOW-RS new instances in batches; a failed batch rejects only its files."""
+    """STOW-RS the accepted instances in batches, one after the other."""
     new = [p for p in prepared if p.outcome.status == FileStatus.ACCEPTED]
     for start in range(0, len(new), batch_size):
-        batch = new[start : start + batch_size]
-        try:
-            outcome = store.store([p.dataset for p in batch])
-        except ImageStoreError as exc:
-            _reject(batch, "store_failed", f"The image store did not accept the file ({exc}).")
-            continue
-        for item in batch:
-            if item.sop_uid in outcome.failed:
-                _reject([item], "store_failed", outcome.failed[item.sop_uid])
-            elif item.sop_uid not in outcome.stored:
-                _reject([item], "store_unconfirmed", "The image store did not confirm the file.")
+        store_batch(new[start : start + batch_size], store)
+
+
+class StorePipeline:
+    """Stores batches on one background thread, in submission order, while the
+    caller prepares the next. Leaving the block waits for every batch, so outcomes
+    are final afterwards; if the block raised, batches not yet started are dropped.
+
+    The thread only does HTTP through the store client (no database access) and
+    only touches the outcomes of the batch it was given."""
+
+    def __init__(self, store: ImageStore) -> None:
+        self._store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stow")
+        self._futures: list[Future[None]] = []
+
+    def submit(self, batch: list[PreparedInstance]) -> None:
+        new = [p for p in batch if p.outcome.status == FileStatus.ACCEPTED]
+        if new:
+            self._futures.append(self._executor.submit(store_batch, new, self._store))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=exc_type is not None)
+        if exc_type is None:
+            for future in self._futures:
+                future.result()  # an unexpected error in a batch is the caller's error
 
 
 def _reject(items: list[PreparedInstance], code: str, message: str) -> None:

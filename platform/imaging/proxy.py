@@ -41,7 +41,7 @@ from projects.roles import Capability
 
 logger = logging.getLogger(__name__)
 
-CHUNK_BYTES = int(__import__("os").environ.get("PROXY_CHUNK", 1 << 20))  # EXPERIMENT
+CHUNK_BYTES = 1 << 20
 ALLOWED_METHODS = ("GET", "HEAD")
 # Upstream answers that mean the platform, not the client, is at fault.
 _UPSTREAM_FAULTS = {401, 403, 407}
@@ -80,8 +80,8 @@ class AccessLog:
             detail=detail,
         )
 
-    def refuse(self, status: int, message: str, *, outcome: str = "") -> JsonResponse:
-        self.write(status=status, outcome=outcome or _OUTCOMES.get(status, "refused"))
+    def refuse(self, status: int, message: str) -> JsonResponse:
+        self.write(status=status, outcome=_OUTCOMES[status])
         response = JsonResponse({"message": message}, status=status)
         if status == 405:
             response["Allow"] = ", ".join(ALLOWED_METHODS)
@@ -149,7 +149,7 @@ def dicomweb(request: HttpRequest, *, resource: Resource, **params: str) -> Http
 
 
 @csrf_exempt
-def unknown(request: HttpRequest, **params: str) -> JsonResponse:
+def unknown(request: HttpRequest) -> JsonResponse:
     """Any other path below the proxy root: 404, audited like the rest."""
     log = AccessLog(request, "unknown", {"path": request.path[:200]})
     try:
@@ -219,15 +219,7 @@ def _forward(request: HttpRequest, log: AccessLog, path: str, *, rewrite: bool) 
         chunks: Iterator[bytes] = iter([body])
         length = str(len(body))
     else:
-        import os as _os  # EXPERIMENT
-        mode = _os.environ.get("PROXY_READ", "iter")
-        if mode == "iter":
-            chunks = upstream.iter_content(CHUNK_BYTES)
-        elif mode == "raw":
-            chunks = upstream.raw.stream(CHUNK_BYTES, decode_content=False)
-        else:
-            fp = upstream.raw._fp
-            chunks = iter(lambda: fp.read1(CHUNK_BYTES), b"")
+        chunks = upstream.iter_content(CHUNK_BYTES)
     if request.method == "HEAD":
         upstream.close()
         response: HttpResponseBase = HttpResponse(status=upstream.status_code)
@@ -282,7 +274,8 @@ def _store() -> ImageStore:
     if store is None or (store.base_url, store.username, store.password) != wanted:
         store = _thread.store = image_store()
         # One retry: the store may close an idle keep-alive connection just as it
-        # is reused. Only GETs pass here, so a retry is safe.
+        # is reused (Orthanc after 1 s). Only GETs pass here, so a retry is safe;
+        # it happens before any byte reaches the client.
         retry = Retry(total=1, connect=1, read=1, status=0, redirect=0, other=0)
         store.session.mount("http://", HTTPAdapter(max_retries=retry))
         store.session.mount("https://", HTTPAdapter(max_retries=retry))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
@@ -55,14 +56,7 @@ def upload_ingest(
         raise ApplicationError("Uploads are attributed to an institution; you have none.")
     store = store or image_store()
     outcomes: list[ingest.FileOutcome] = []
-    prepared = [
-        p
-        for item in ingest.expand_uploads(items, outcomes)
-        if (p := ingest.prepare(item, project_key=str(project.pk), outcomes=outcomes)) is not None
-    ]
-    _reject_foreign_studies(prepared, project, user.institution_id)
-    ingest.mark_duplicates([p for p in prepared if p.outcome.status == "accepted"], store)
-    ingest.store_batches(prepared, store, settings.STOW_BATCH_SIZE)
+    prepared = _prepare_and_store(items, project=project, user=user, store=store, outcomes=outcomes)
     stored = [
         p
         for p in prepared
@@ -78,6 +72,32 @@ def upload_ingest(
         detail={"counts": report.counts, "studies": study_ids},
     )
     return report
+
+
+def _prepare_and_store(
+    items: list[ingest.UploadItem],
+    *,
+    project: ResearchProject,
+    user: Any,
+    store: ImageStore,
+    outcomes: list[ingest.FileOutcome],
+) -> list[ingest.PreparedInstance]:
+    """Validate, de-identify and check each batch, then hand it to the store
+    pipeline, which stores it while the next batch is prepared."""
+    prepared: list[ingest.PreparedInstance] = []
+    seen: set[str] = set()
+    size = max(1, min(settings.STOW_BATCH_SIZE, ingest.PIPELINE_BATCH_SIZE))
+    batches = ingest.prepare_batches(
+        items, project_key=str(project.pk), outcomes=outcomes, size=size
+    )
+    with ingest.StorePipeline(store) as pipeline:
+        for batch in batches:
+            prepared += batch
+            _reject_foreign_studies(batch, project, user.institution_id)
+            accepted = [p for p in batch if p.outcome.status == ingest.FileStatus.ACCEPTED]
+            ingest.mark_duplicates(accepted, store, seen=seen)
+            pipeline.submit(accepted)
+    return prepared
 
 
 def _reject_foreign_studies(
@@ -155,7 +175,7 @@ def _series_upsert(
     series.slice_positions_mm = sorted(positions, reverse=True)  # superior first
     # The store is the truth for how many instances the series holds.
     try:
-        series.slice_count = len(store.instance_uids(study.study_instance_uid, series_uid))
+        series.slice_count = _stored_instance_count(store, study.study_instance_uid, series_uid)
     except ImageStoreError:
         series.slice_count = max(series.slice_count, len(series.slice_positions_mm))
     reference = geometries[0]
@@ -166,6 +186,28 @@ def _series_upsert(
     series.spacing_between_slices_mm = spacing_between(series.slice_positions_mm)
     series.save()
     return series
+
+
+def _stored_instance_count(store: ImageStore, study_uid: str, series_uid: str) -> int:
+    """Instances of the series in the store, from one series-level QIDO-RS answer
+    (Number of Series Related Instances, which Orthanc takes from its index: a few
+    ms, where listing the instances reads every stored file). Stores that leave
+    the attribute out are asked for the instance list instead."""
+    try:
+        rows = store.client.search_for_series(
+            study_instance_uid=study_uid,
+            fields=["00201209"],
+            search_filters={"SeriesInstanceUID": series_uid},
+        )
+    except requests.RequestException as exc:
+        raise ImageStoreError(f"QIDO-RS failed: {type(exc).__name__}") from exc
+    for row in rows:
+        if row.get("0020000E", {}).get("Value") != [series_uid]:
+            continue
+        count = _int_or_none((row.get("00201209", {}).get("Value") or [None])[0])
+        if count is not None:
+            return count
+    return len(store.instance_uids(study_uid, series_uid))
 
 
 def _age_years(value: Any) -> int | None:

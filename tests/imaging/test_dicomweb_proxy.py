@@ -301,6 +301,21 @@ def test_series_of_another_study_is_not_found(world: World, stored: dict[str, St
     assert b"Orthanc" not in response.body and b"dicom-web" not in response.body
 
 
+def test_query_parameters_cannot_widen_the_study(world: World, stored: dict[str, Stored]) -> None:
+    """The query string goes upstream as is: the path's UIDs must still win."""
+    own, other = stored["own"], stored["other"]
+    queries = [
+        f"/series?StudyInstanceUID={other.study.study_instance_uid}",
+        f"/series?0020000D={other.study.study_instance_uid}",
+        f"/series/{own.series_uid}/instances?SeriesInstanceUID={other.series_uid}",
+        f"/metadata?StudyInstanceUID={other.study.study_instance_uid}",
+    ]
+    for query in queries:
+        body = get(browser(world, "viewer"), own.url(STUDY) + query).body.decode()
+        assert own.study.study_instance_uid in body, query
+        assert other.study.study_instance_uid not in body and other.series_uid not in body, query
+
+
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options"])
 def test_only_get_and_head_are_allowed(world: World, method: str) -> None:
     url = f"/dicomweb/studies/{world.objects['study_own'].study_instance_uid}/series"

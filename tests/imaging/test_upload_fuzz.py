@@ -40,11 +40,12 @@ from tests.imaging.dicom_samples import ct_series_files
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 SEED = 20240611
-DICOM_BATCHED = 1900  # mutated DICOM files sent 40 to a request
+DICOM_BATCHED = 1700  # randomly mutated DICOM files sent 40 to a request
 DICOM_SINGLE = 300  # mutated DICOM files sent one to a request
 ZIPS = 320  # mutated or hostile zips (members not counted)
 BATCH = 40
 ZIP_BATCH = 8
+SERIES_SIZE = 12  # fresh instances per synthetic series: keeps each QIDO-RS search cheap
 ALLOWED_STATUS = {200, 201, 400, 413}
 FILE_STATUSES = {"accepted", "duplicate", "quarantined", "rejected"}
 # What a leaked traceback or internal path would look like in a response body.
@@ -326,14 +327,20 @@ class Fuzzer:
     rng: random.Random = field(default_factory=lambda: random.Random(SEED))
     kinds: Counter[str] = field(default_factory=Counter)
     serial: int = 0
+    series: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def fresh_uid(self) -> str:
         return f"2.25.{self.rng.getrandbits(100)}"
 
     def fresh(self, base: Base | None = None) -> bytes:
-        """A valid file with a SOP Instance UID no other input has."""
+        """A valid file with a SOP Instance UID no other input has, in a series of
+        at most SERIES_SIZE such files."""
         base = base or self.rng.choice(self.bases)
-        return with_sop_uid(base.data, self.fresh_uid())
+        series, used = self.series.get(base.name, ("", SERIES_SIZE))
+        if used >= SERIES_SIZE:
+            series, used = self.fresh_uid(), 0
+        self.series[base.name] = (series, used + 1)
+        return with_sop_uid(set_uid(base.data, T_SERIES, series), self.fresh_uid())
 
     def name(self, kind: str, ext: str = "dcm") -> str:
         self.serial += 1
@@ -352,6 +359,14 @@ class Fuzzer:
         out = mutate(self, data, base)
         self.kinds[f"dicom:{kind}"] += 1
         return self.name(kind), kind, out
+
+    def value_grid(self) -> Iterator[tuple[str, str, bytes]]:
+        """Every geometry and patient number with every nasty value, once each."""
+        for tag, vr in VALUE_TARGETS[:10]:
+            for raw in NASTY_STRINGS[:20]:
+                data = set_value(self.fresh(), tag, vr, _pad(raw.encode("latin-1"), b" "))
+                self.kinds["dicom:value_grid"] += 1
+                yield self.name("value_grid"), "value_grid", data
 
     def _offset(self, low: int, high: int) -> int:
         return self.rng.randrange(low, max(high, low + 1))
@@ -796,6 +811,8 @@ class Ledger:
     sent: dict[str, bytes] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     claimed: dict[str, str] = field(default_factory=dict)  # row name -> series uid
+    rows: dict[str, Any] = field(default_factory=dict)  # DEV
+    timings: list[Any] = field(default_factory=list)  # DEV
     problems: list[str] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -819,7 +836,10 @@ class Uploader:
         if payload is None:
             uploads = [SimpleUploadedFile(name, data) for name, _, data in files]
             payload = {"project": self.project_id, "files": uploads}
+        import time  # DEV
+        t0 = time.monotonic()  # DEV
         response = self.client.post("/api/v1/uploads/", payload, format="multipart")
+        ledger.timings.append((time.monotonic() - t0, [n for n, _, _ in files][:4]))  # DEV
         ledger.requests += 1
         ledger.statuses[response.status_code] += 1
         self._check(response, files, form_error_expected=form is not None)
@@ -864,6 +884,7 @@ class Uploader:
         ledger = self.ledger
         status, name = row.get("status"), row.get("name", "")
         ledger.outcomes[str(status)] += 1
+        ledger.rows.setdefault(name, []).append(row)  # DEV
         if status not in FILE_STATUSES:
             ledger.problems.append(f"{where}: row {name!r} has status {status!r}")
             return
@@ -914,29 +935,35 @@ def member_bytes(ledger: Ledger, row_name: str) -> bytes:
         return archive.read(member)
 
 
-def orthanc_index(orthanc: Any) -> dict[str, set[str]]:
-    """Series Instance UID -> SOP Instance UIDs, as the store holds them."""
+def orthanc_index(orthanc: Any) -> dict[tuple[str, str], set[str]]:
+    """(Study, Series Instance UID) -> SOP Instance UIDs, as the store holds them."""
     session = orthanc.session()
-    instances = session.get(f"{orthanc.url}/instances?expand", timeout=60).json()
-    series = session.get(f"{orthanc.url}/series?expand", timeout=60).json()
-    series_uid = {s["ID"]: s["MainDicomTags"]["SeriesInstanceUID"] for s in series}
-    index: dict[str, set[str]] = {}
-    for instance in instances:
-        uid = series_uid[instance["ParentSeries"]]
-        index.setdefault(uid, set()).add(instance["MainDicomTags"]["SOPInstanceUID"])
+
+    def expand(level: str) -> list[dict[str, Any]]:
+        return session.get(f"{orthanc.url}/{level}?expand", timeout=60).json()
+
+    study_uid = {s["ID"]: s["MainDicomTags"]["StudyInstanceUID"] for s in expand("studies")}
+    series_key = {
+        s["ID"]: (study_uid[s["ParentStudy"]], s["MainDicomTags"]["SeriesInstanceUID"])
+        for s in expand("series")
+    }
+    index: dict[tuple[str, str], set[str]] = {}
+    for instance in expand("instances"):
+        key = series_key[instance["ParentSeries"]]
+        index.setdefault(key, set()).add(instance["MainDicomTags"]["SOPInstanceUID"])
     return index
 
 
 def make_bases(tmp: Path) -> list[Base]:
     bases = []
-    for patient, syntax in enumerate(("explicit", "implicit", "rle", "jpeg2000", "jpegls")):
-        size = 32 if syntax == "jpeg2000" else 16  # OpenJPEG's default needs 32 pixels
+    syntaxes = ("explicit", "implicit", "rle", "jpeg2000", "jpegls", "explicit")
+    for patient, syntax in enumerate(syntaxes):
+        # 16 x 16 where the codec allows it (OpenJPEG's defaults need 32), plus one 32 x 32.
+        size = 32 if syntax == "jpeg2000" or patient == 5 else 16
         for name, data in ct_series_files(
             tmp, patient=patient + 40, slices=2, size=size, transfer_syntax=syntax
         ):
-            bases.append(Base(f"base-{syntax}-{name}", data, syntax))
-    for name, data in ct_series_files(tmp, patient=45, slices=1, size=32, transfer_syntax="rle"):
-        bases.append(Base(f"base-rle32-{name}", data, "rle"))
+            bases.append(Base(f"base-{patient}-{syntax}-{name}", data, syntax))
     return bases
 
 
@@ -962,6 +989,7 @@ def test_upload_fuzz_gives_clear_answers_and_no_partial_store(
     assert first.json()["counts"]["accepted"] == len(bases)
 
     dicoms = [fuzzer.dicom() for _ in range(DICOM_BATCHED)]
+    dicoms += list(fuzzer.value_grid())
     for batch in batches(dicoms, BATCH):
         uploader.post(batch)
     for _ in range(DICOM_SINGLE):
@@ -997,6 +1025,12 @@ def test_upload_fuzz_gives_clear_answers_and_no_partial_store(
         assert uploader.post([], form=form).status_code == 400
 
     # --- nothing but answers a user can act on
+    import os  # DEV
+    if os.environ.get("FUZZ_DUMP"):  # DEV
+        Path(os.environ["FUZZ_DUMP"]).write_text("\n=====\n".join(ledger.problems))  # DEV
+        slow = sorted(ledger.timings, key=lambda t: t[0], reverse=True)  # DEV
+        total = sum(t for t, _ in ledger.timings)  # DEV
+        Path(os.environ["FUZZ_DUMP"] + ".slow").write_text(f"{total}\n" + "\n".join(map(str, slow[:40])))  # DEV
     assert not ledger.problems, "\n\n".join(ledger.problems[:20])
     total_inputs = len(ledger.sent)
     assert total_inputs >= 2000
@@ -1008,22 +1042,32 @@ def test_upload_fuzz_gives_clear_answers_and_no_partial_store(
         assert series_from_file == series_uid, row_name
         expected[sop_uid] = series_uid
     in_store = orthanc_index(image_store)
-    stored = {sop: series for series, sops in in_store.items() for sop in sops}
+    stored = {sop: series for (_, series), sops in in_store.items() for sop in sops}
+    if os.environ.get("FUZZ_DUMP"):  # DEV
+        extra = set(stored) - set(expected)  # DEV
+        lines = [f"extra {len(extra)} missing {len(set(expected) - set(stored))}"]  # DEV
+        for name, data in ledger.sent.items():  # DEV
+            try:  # DEV
+                sop, _ = stored_uids(data, project_key)  # DEV
+            except Exception:  # DEV
+                continue  # DEV
+            if sop in extra:  # DEV
+                lines.append(f"{name} {ledger.kinds[name]} -> {sop} rows={ledger.rows.get(name)}")  # DEV
+        Path(os.environ["FUZZ_DUMP"] + ".extra").write_text("\n".join(lines))  # DEV
     assert set(stored) - set(expected) == set(), "stored but never reported accepted"
     assert set(expected) - set(stored) == set(), "reported accepted but not in the store"
     assert stored == expected
 
     # --- the index matches the store, series by series
     new_series = Series.objects.exclude(pk__in=series_before).select_related("study")
-    indexed = {s.series_instance_uid: s for s in new_series}
+    indexed = {(s.study.study_instance_uid, s.series_instance_uid): s for s in new_series}
+    assert len(indexed) == len(new_series)
     assert set(indexed) == set(in_store)
-    for uid, series in indexed.items():
-        assert series.slice_count == len(in_store[uid]), uid
+    for key, series in indexed.items():
+        assert series.slice_count == len(in_store[key]), key
         assert series.study.project_id == world.project.pk
     new_studies = Study.objects.exclude(pk__in=studies_before)
-    assert {s.study_instance_uid for s in new_studies} == {
-        s.study.study_instance_uid for s in new_series
-    }
+    assert {s.study_instance_uid for s in new_studies} == {study for study, _ in in_store}
 
     print(
         f"\nfuzz: {total_inputs} inputs in {ledger.requests} requests; "

@@ -28,18 +28,24 @@ def test_maps_are_normalised_per_map_with_a_safe_zero_map() -> None:
 @pytest.mark.parametrize("arch", ["tiny", "efficientnet_v2_s", "efficientnet_v2_m"])
 def test_closed_form_cam_equals_autograd_grad_cam_at_the_last_block(arch: Arch) -> None:
     torch.manual_seed(0)
-    model = build_model(ModelConfig(arch=arch, input_size=96)).eval()
-    x = torch.rand(2, 3, 96, 96)
+    model = build_model(ModelConfig(arch=arch, input_size=64)).eval()
+    x = torch.rand(2, 3, 64, 64)
     with torch.inference_mode():
         out = model(x, with_cams=True, cam_size=CAM_SIZE)
     reference = grad_cam(model, model.last_conv_block, x, out.class_index, size=CAM_SIZE)
     assert float(reference.amax()) == pytest.approx(1.0)  # a real map, not the zero fallback
     torch.testing.assert_close(out.cams, reference, atol=1e-5, rtol=0)
-    other_class = (out.class_index + 1) % 19
+
+
+def test_closed_form_cam_of_a_given_class_equals_grad_cam() -> None:
+    torch.manual_seed(1)
+    model = build_model(ModelConfig(arch="tiny", input_size=64)).eval()
+    x = torch.rand(3, 3, 64, 64)
+    classes = torch.tensor([0, 9, 18])  # e.g. the series decoder's classes, not the argmax
     with torch.inference_mode():
-        other = model(x, with_cams=True, class_index=other_class, cam_size=CAM_SIZE).cams
-    expected = grad_cam(model, model.last_conv_block, x, other_class, size=CAM_SIZE)
-    torch.testing.assert_close(other, expected, atol=1e-5, rtol=0)
+        cams = model(x, with_cams=True, class_index=classes, cam_size=CAM_SIZE).cams
+    expected = grad_cam(model, model.last_conv_block, x, classes, size=CAM_SIZE)
+    torch.testing.assert_close(cams, expected, atol=1e-5, rtol=0)
 
 
 def test_grad_cam_runs_on_another_layer_and_differs() -> None:

@@ -186,7 +186,7 @@ def test_hu_to_input_returns_float32_windows_at_the_model_size(volume: CTVolume)
     x = hu_to_input(volume.hu[0], 24)
     assert x.shape == (3, 24, 24)
     assert x.dtype == torch.float32
-    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
+    assert float(x.min()) >= 0.0 and float(x.max()) <= 1.0
     same = hu_to_input(volume.hu[0], SIZE)
     torch.testing.assert_close(same, torch.from_numpy(window_channels(volume.hu[0])))
 
