@@ -1063,6 +1063,18 @@ def test_upload_fuzz_gives_clear_answers_and_no_partial_store(
     indexed = {(s.study.study_instance_uid, s.series_instance_uid): s for s in new_series}
     assert len(indexed) == len(new_series)
     assert set(indexed) == set(in_store)
+    if os.environ.get("FUZZ_DUMP"):  # DEV
+        sess = image_store.session()  # DEV
+        out = []  # DEV
+        for key, series in indexed.items():  # DEV
+            if series.slice_count != len(in_store[key]):  # DEV
+                out.append(f"{key} db={series.slice_count} store={len(in_store[key])}")  # DEV
+                for inst in sess.get(f"{image_store.url}/instances?expand").json():  # DEV
+                    if inst["MainDicomTags"]["SOPInstanceUID"] in in_store[key]:  # DEV
+                        tags = sess.get(f"{image_store.url}/instances/{inst['ID']}/simplified-tags").json()  # DEV
+                        names = [n for n, sr in ledger.claimed.items() if stored_uids(member_bytes(ledger, n), project_key)[0] == inst["MainDicomTags"]["SOPInstanceUID"]]  # DEV
+                        out.append(f"  {inst['ParentSeries']} pid={tags.get('PatientID')} {names} {[ledger.kinds.get(n.split('/')[0]) for n in names]}")  # DEV
+        Path(os.environ["FUZZ_DUMP"] + ".series").write_text("\n".join(out))  # DEV
     for key, series in indexed.items():
         assert series.slice_count == len(in_store[key]), key
         assert series.study.project_id == world.project.pk

@@ -44,7 +44,8 @@ def start_worker(app: str, queue: str, env: dict[str, str], log: Path) -> subpro
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGQUIT) -> None:
+    """Cold shutdown: tests never need a worker to finish what it holds."""
     proc.send_signal(sig)
     try:
         proc.wait(timeout=20)
