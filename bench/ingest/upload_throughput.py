@@ -82,6 +82,22 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class Run:
+    """One timed upload and the CPU seconds the servers spent on it: CPU is far
+    less sensitive than wall time to what else runs on a shared machine."""
+
+    seconds: float
+    orthanc_cpu: float
+    platform_cpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
+@dataclass(frozen=True)
 class Body:
     """One prebuilt HTTP request body."""
 
@@ -134,8 +150,8 @@ def main(args: argparse.Namespace) -> None:
         if args.profile:
             _profile(env, seed, files, args, orthanc)
             return
-        base_url = stack.enter_context(_platform_server(env, args))
-        _compare(files, orthanc, env, seed, base_url, args)
+        server = stack.enter_context(_platform_server(env, args))
+        _compare(files, orthanc, env, seed, server, args)
 
 
 # --- data -------------------------------------------------------------------
@@ -267,7 +283,7 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def _platform_server(env: dict[str, str], args: argparse.Namespace) -> Iterator[str]:
+def _platform_server(env: dict[str, str], args: argparse.Namespace) -> Iterator[Server]:
     runner = _load_runner()
     port = runner.free_port()
     if args.server == "gunicorn":
@@ -290,7 +306,7 @@ def _platform_server(env: dict[str, str], args: argparse.Namespace) -> Iterator[
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(f"{url}/healthz", process)
-        yield url
+        yield Server(url, process.pid)
     finally:
         process.terminate()
         try:
@@ -326,6 +342,19 @@ def _clear_index(env: dict[str, str]) -> None:
         connection.execute(CLEAR_INDEX_SQL)
 
 
+def _cpu_seconds(root_pid: int) -> float:
+    """User + system CPU of a process and its live descendants (gunicorn workers)."""
+    ticks, pending = 0, [root_pid]
+    while pending:
+        pid = pending.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            pending += [int(child) for child in children]
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _orthanc_count(orthanc: Any) -> int:
     with orthanc.session() as session:
         return len(session.get(f"{orthanc.url}/instances", timeout=60).json())
@@ -351,8 +380,9 @@ def _send_all(
         return time.perf_counter() - started, responses
 
 
-def _time_direct(bodies: list[Body], orthanc: Any, parallel: int) -> float:
+def _time_direct(bodies: list[Body], orthanc: Any, parallel: int) -> Run:
     url = f"{orthanc.dicomweb_url}/studies"
+    cpu = _cpu_seconds(orthanc.pid)
 
     def send(session: requests.Session, body: Body) -> requests.Response:
         headers = {"Content-Type": body.content_type, "Accept": "application/dicom+json"}
@@ -363,11 +393,14 @@ def _time_direct(bodies: list[Body], orthanc: Any, parallel: int) -> float:
         response.raise_for_status()
         if response.json().get("00081198", {}).get("Value"):  # FailedSOPSequence
             raise RuntimeError("Orthanc refused instances in the direct STOW-RS")
-    return seconds
+    return Run(seconds, _cpu_seconds(orthanc.pid) - cpu)
 
 
-def _time_platform(bodies: list[Body], base_url: str, token: str, parallel: int) -> float:
-    url = f"{base_url}/api/v1/uploads/"
+def _time_platform(
+    bodies: list[Body], server: Server, orthanc: Any, token: str, parallel: int
+) -> Run:
+    url = f"{server.url}/api/v1/uploads/"
+    cpu = (_cpu_seconds(orthanc.pid), _cpu_seconds(server.pid))
 
     def send(session: requests.Session, body: Body) -> requests.Response:
         headers = {"Content-Type": body.content_type, "Authorization": f"Token {token}"}
@@ -378,7 +411,8 @@ def _time_platform(bodies: list[Body], base_url: str, token: str, parallel: int)
         accepted = response.json().get("counts", {}).get("accepted") if response.ok else None
         if accepted != body.files:
             raise RuntimeError(f"upload not fully accepted: HTTP {response.status_code}")
-    return seconds
+    orthanc_cpu = _cpu_seconds(orthanc.pid) - cpu[0]
+    return Run(seconds, orthanc_cpu, _cpu_seconds(server.pid) - cpu[1])
 
 
 def _compare(
@@ -386,48 +420,56 @@ def _compare(
     orthanc: Any,
     env: dict[str, str],
     seed: dict[str, Any],
-    base_url: str,
+    server: Server,
     args: argparse.Namespace,
 ) -> None:
-    total = sum(len(data) for _, data in files)
     stow = _stow_bodies(files, args.files_per_request)
     upload = _upload_bodies(files, args.files_per_request, seed["project"])
-    direct: list[float] = []
-    platform: list[float] = []
+    direct: list[Run] = []
+    platform: list[Run] = []
     for run in range(1 - args.warmup, args.repeats + 1):
         # Alternating keeps slow drifts in machine load from favouring one side.
         one_direct = _time_direct(stow, orthanc, args.parallel)
         _clear_orthanc(orthanc)
-        one_platform = _time_platform(upload, base_url, seed["token"], args.parallel)
+        one_platform = _time_platform(upload, server, orthanc, seed["token"], args.parallel)
         if (count := _orthanc_count(orthanc)) != len(files):
             raise RuntimeError(f"Orthanc holds {count} instances after the upload")
         _clear_orthanc(orthanc)
         _clear_index(env)
         label = f"run {run}" if run > 0 else "warm-up"
         print(
-            f"{label}: direct {one_direct:.2f} s, platform {one_platform:.2f} s, "
-            f"ratio {one_direct / one_platform:.2f}"
+            f"{label}: direct {one_direct.seconds:.2f} s, platform {one_platform.seconds:.2f} s,"
+            f" ratio {one_direct.seconds / one_platform.seconds:.2f}"
         )
         if run > 0:
             direct.append(one_direct)
             platform.append(one_platform)
-    _report(direct, platform, total, len(files), args)
+    _report(direct, platform, files, args)
 
 
 def _report(
-    direct: list[float], platform: list[float], total: int, files: int, args: argparse.Namespace
+    direct: list[Run], platform: list[Run], files: list[tuple[str, bytes]], args: argparse.Namespace
 ) -> None:
+    total, count = sum(len(data) for _, data in files), len(files)
+    server = f"{args.server}" + (f", {args.workers} workers" if args.server == "gunicorn" else "")
     print(
-        f"\n{files} slices, {args.files_per_request} files per request, {args.parallel} in "
-        f"flight, platform on {args.server}"
-        + (f" ({args.workers} workers)" if args.server == "gunicorn" else "")
+        f"\n{count} slices, {total / 1e6:.1f} MB, {args.files_per_request} files per request, "
+        f"{args.parallel} request(s) in flight, platform on {server}; medians of {len(direct)}"
     )
-    print(f"{'':22}{'median s':>10}{'MB/s':>9}{'slices/s':>10}   runs (s)")
+    header = f"{'':18}{'s':>7}{'MB/s':>8}{'slices/s':>10}{'CPU s: Orthanc':>16}{'platform':>10}"
+    print(header + "   runs (s)")
     for label, runs in (("direct STOW-RS", direct), ("platform upload", platform)):
-        m = Measurement(statistics.median(runs), total, files)
-        listed = " ".join(f"{r:.2f}" for r in runs)
-        print(f"{label:22}{m.seconds:>10.2f}{m.mb_per_s:>9.1f}{m.slices_per_s:>10.1f}   {listed}")
-    ratio = statistics.median(direct) / statistics.median(platform)
+        m = Measurement(statistics.median(r.seconds for r in runs), total, count)
+        orthanc_cpu = statistics.median(r.orthanc_cpu for r in runs)
+        platform_cpu = statistics.median(r.platform_cpu for r in runs)
+        listed = " ".join(f"{r.seconds:.2f}" for r in runs)
+        print(
+            f"{label:18}{m.seconds:>7.2f}{m.mb_per_s:>8.1f}{m.slices_per_s:>10.1f}"
+            f"{orthanc_cpu:>16.2f}{platform_cpu:>10.2f}   {listed}"
+        )
+    ratio = statistics.median(r.seconds for r in direct) / statistics.median(
+        r.seconds for r in platform
+    )
     verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
     print(
         f"ratio platform/direct throughput: {ratio:.2f} "

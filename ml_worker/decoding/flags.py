@@ -50,7 +50,7 @@ class FlagRules:
     too_short: float = 0.5  # × typical length, for a range seen whole
     too_long: float = 1.6
     extra_vertebra: float = 1.3  # × typical length of a level's look-alike evidence
-    sacral_looking_l5: float = 0.65  # L5's mean share of the (L5, Sacral) probability
+    sacral_looking_l5: float = 0.65  # L5's share of the (L5, Sacral) probability, pooled
     lumbar_looking_s1: float = 0.35  # the same share over the top half-vertebra of the sacrum
 
 

@@ -16,6 +16,7 @@ discs, widths, landmark levels); each patient varies around them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -281,7 +282,7 @@ def _spine(
     return tuple(segments), sacrum_length
 
 
-def _cervical(i: int) -> dict:
+def _cervical(i: int) -> dict[str, Any]:
     return {
         "name": f"C{i}", "label": CERVICAL_LABEL, "kind": "cervical",
         "height": _CERVICAL_HEIGHT[i - 1], "disc": _CERVICAL_DISC[i - 1],
@@ -290,7 +291,7 @@ def _cervical(i: int) -> dict:
     }  # fmt: skip
 
 
-def _thoracic(k: int) -> dict:
+def _thoracic(k: int) -> dict[str, Any]:
     t = (min(k, 12) - 1) / 11
     extra = 1.0 if k == 13 else 0.0  # a T13 sits between T12 and L1 in size
     return {
@@ -302,7 +303,7 @@ def _thoracic(k: int) -> dict:
     }  # fmt: skip
 
 
-def _lumbar(k: int, n: int) -> dict:
+def _lumbar(k: int, n: int) -> dict[str, Any]:
     # The last lumbar vertebra always has L5 proportions; an L6 adds one below.
     j = min(k, 5) - 1
     return {

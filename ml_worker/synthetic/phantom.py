@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ml_worker.synthetic.anatomy import Anatomy, make_anatomy, section
+from ml_worker.synthetic.anatomy import Anatomy, Rib, Section, Segment, make_anatomy, section
 from ml_worker.synthetic.volume import HU_MAX, HU_MIN, CTVolume
 
 
@@ -254,33 +254,31 @@ def _blur(image: np.ndarray, spacing: tuple[float, float]) -> np.ndarray:
 # --- painting ---------------------------------------------------------------
 # A slice is painted back to front into a map of structure ids; later
 # structures overwrite earlier ones, optionally only over named structures.
-T = Tissue
+_T = Tissue
 STRUCTURES: tuple[tuple[str, Tissue, str], ...] = (
-    ("outside", T.AIR, "air"), ("sat", T.SAT, "fat"), ("muscle", T.MUSCLE, "muscle"),
-    ("paraspinal", T.MUSCLE, "muscle"), ("psoas", T.MUSCLE, "muscle"),
-    ("diaphragm", T.MUSCLE, "muscle"), ("imat", T.IMAT, "imat"), ("vat", T.VAT, "vat"),
-    ("mediastinal_fat", T.VAT, "vat"), ("perirenal_fat", T.VAT, "vat"), ("lung", T.LUNG, "lung"),
-    ("gas", T.AIR, "air"), ("vb_cortex", T.BONE, "cortical"), ("vb_marrow", T.BONE, "cancellous"),
-    ("endplate", T.BONE, "endplate"), ("arch", T.BONE, "cortical"),
-    ("arch_marrow", T.BONE, "cancellous"), ("sacrum", T.BONE, "cortical"),
-    ("sacrum_marrow", T.BONE, "cancellous"), ("rib_cortex", T.BONE, "cortical"),
-    ("rib_marrow", T.BONE, "cancellous"), ("rib_head", T.BONE, "cortical"),
-    ("cartilage", T.BONE, "cartilage"), ("iliac_cortex", T.BONE, "cortical"),
-    ("iliac_marrow", T.BONE, "cancellous"), ("bone_cortex", T.BONE, "cortical"),
-    ("bone_marrow", T.BONE, "cancellous"), ("disc", T.OTHER, "disc"), ("csf", T.OTHER, "csf"),
-    ("cord", T.OTHER, "cord"), ("liver", T.OTHER, "liver"), ("spleen", T.OTHER, "spleen"),
-    ("kidney", T.OTHER, "kidney"), ("blood", T.OTHER, "blood"), ("heart", T.OTHER, "myocardium"),
-    ("bowel", T.OTHER, "bowel"), ("fluid", T.OTHER, "fluid"), ("soft", T.OTHER, "soft"),
-    ("thyroid", T.OTHER, "thyroid"),
+    ("outside", _T.AIR, "air"), ("sat", _T.SAT, "fat"), ("muscle", _T.MUSCLE, "muscle"),
+    ("paraspinal", _T.MUSCLE, "muscle"), ("psoas", _T.MUSCLE, "muscle"),
+    ("diaphragm", _T.MUSCLE, "muscle"), ("imat", _T.IMAT, "imat"), ("vat", _T.VAT, "vat"),
+    ("mediastinal_fat", _T.VAT, "vat"), ("perirenal_fat", _T.VAT, "vat"), ("lung", _T.LUNG, "lung"),
+    ("gas", _T.AIR, "air"), ("vb_cortex", _T.BONE, "cortical"),
+    ("vb_marrow", _T.BONE, "cancellous"),
+    ("endplate", _T.BONE, "endplate"), ("arch", _T.BONE, "cortical"),
+    ("arch_marrow", _T.BONE, "cancellous"), ("sacrum", _T.BONE, "cortical"),
+    ("sacrum_marrow", _T.BONE, "cancellous"), ("rib_cortex", _T.BONE, "cortical"),
+    ("rib_marrow", _T.BONE, "cancellous"), ("rib_head", _T.BONE, "cortical"),
+    ("cartilage", _T.BONE, "cartilage"), ("iliac_cortex", _T.BONE, "cortical"),
+    ("iliac_marrow", _T.BONE, "cancellous"), ("bone_cortex", _T.BONE, "cortical"),
+    ("bone_marrow", _T.BONE, "cancellous"), ("disc", _T.OTHER, "disc"), ("csf", _T.OTHER, "csf"),
+    ("cord", _T.OTHER, "cord"), ("liver", _T.OTHER, "liver"), ("spleen", _T.OTHER, "spleen"),
+    ("kidney", _T.OTHER, "kidney"), ("blood", _T.OTHER, "blood"), ("heart", _T.OTHER, "myocardium"),
+    ("bowel", _T.OTHER, "bowel"), ("fluid", _T.OTHER, "fluid"), ("soft", _T.OTHER, "soft"),
+    ("thyroid", _T.OTHER, "thyroid"),
 )  # fmt: skip
 ID = {name: index for index, (name, _, _) in enumerate(STRUCTURES)}
 _N_ANGLES = 2048  # outline tables: 0.18 degree steps, sub-pixel at the body surface
 _TH = ((np.arange(_N_ANGLES) + 0.5) * 2 * np.pi / _N_ANGLES - np.pi).astype(np.float32)
 _COS, _SIN = np.cos(_TH), np.sin(_TH)  # y (sin) grows posteriorly
 _PSI = np.abs(np.angle(np.exp(1j * (_TH - np.pi / 2)))).astype(np.float32)  # from the back
-_RIGHT = _COS < 0  # x < centre is the patient's right
-CAVITY = ("vat", "mediastinal_fat", "lung")
-SOFT_BED = ("vat", "mediastinal_fat", "lung", "muscle", "diaphragm")
 
 
 @dataclass(frozen=True)
@@ -411,7 +409,7 @@ def _blend(ant: float, lat: float, post: float) -> np.ndarray:
     return lat + (ant - lat) * front + (post - lat) * back
 
 
-def _outline(anatomy: Anatomy, sec: Any) -> _Outline:
+def _outline(anatomy: Anatomy, sec: Section) -> _Outline:
     trunk = sec.s > 6.8
     b = np.where(_SIN > 0, sec.b_post, sec.b_ant)
     p = np.where(_SIN > 0, sec.p + (0.6 if trunk else 0.0), sec.p)
@@ -430,7 +428,7 @@ def _outline(anatomy: Anatomy, sec: Any) -> _Outline:
     return _Outline(body.astype(np.float32), frame.astype(np.float32), inner.astype(np.float32))
 
 
-def _paint(cv: _Canvas, an: Anatomy, sec: Any) -> None:
+def _paint(cv: _Canvas, an: Anatomy, sec: Section) -> None:
     out = _outline(an, sec)
     _paint_body(cv, an, sec, out)
     _paint_thorax(cv, an, sec, out)
@@ -458,7 +456,7 @@ def _cavity(cv: _Canvas, out: _Outline) -> tuple[float, float, float]:
     return (left + right) / 2, -out.at("inner", np.pi, True)[1], out.at("inner", 0.35, True)[1]
 
 
-def _paint_body(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_body(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     win = _window_of(cv, float(out.body.max()))
     if win is None:
         return
@@ -489,7 +487,7 @@ def _paint_body(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
     ids[wall] = values
 
 
-def _paint_thorax(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_thorax(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     """Lungs above the diaphragm, the diaphragm, the mediastinum and the heart.
     The diaphragm is a surface: highest at the domes (right above left), lowest
     in the posterior costophrenic recesses at the lung bases."""
@@ -513,7 +511,7 @@ def _paint_thorax(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
     _paint_heart(cv, an, sec, out)
 
 
-def _lung_shape(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline, win: _Win) -> np.ndarray:
+def _lung_shape(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline, win: _Win) -> np.ndarray:
     """Where lung may be: outside the mediastinum, and inside the apices near the top."""
     a_in, front, _ = _cavity(cv, out)
     y_front, y_spine = cv.cy - front, sec.spine_y
@@ -532,7 +530,7 @@ def _lung_shape(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline, win: _Win) ->
     return shape
 
 
-def _paint_heart(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_heart(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     t = _span(sec.s, an.landmarks["heart_top"], an.landmarks["heart_bottom"])
     if t is None:
         return
@@ -549,7 +547,7 @@ def _paint_heart(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
     cv.ellipse("blood", hx + 0.3 * ax, hy + 0.1 * by, 0.33 * ax, 0.5 * by, -0.45, ("heart",))
 
 
-def _paint_airway_and_vessels(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_airway_and_vessels(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     marks, s, k = an.landmarks, sec.s, an.lr_scale
     a_in, front, _ = _cavity(cv, out)
     y_body = sec.spine_y - sec.depth / 2  # front of the vertebral body
@@ -586,7 +584,7 @@ def _paint_airway_and_vessels(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline)
 
 
 def _paint_great_vessels(
-    cv: _Canvas, an: Anatomy, sec: Any, a_in: float, y_front: float, ty: float
+    cv: _Canvas, an: Anatomy, sec: Section, a_in: float, y_front: float, ty: float
 ) -> None:
     marks, s, k, x0 = an.landmarks, sec.s, an.lr_scale, sec.spine_x
     y_body = sec.spine_y - sec.depth / 2
@@ -624,7 +622,7 @@ def _paint_great_vessels(
             cv.ellipse("blood", x - side * 4.0, y_body - 4.0 - 10.0 * t, 8 * k, 7 * k, 0.0, soft)
 
 
-def _paint_muscles(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_muscles(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     _paint_paraspinal(cv, an, sec, out)
     _paint_psoas(cv, an, sec)
     if sec.s < 7.2:
@@ -666,7 +664,7 @@ def _infiltration(an: Anatomy, win: _Win, z: float) -> np.ndarray:
     return total > _infiltration_threshold(an.imat)
 
 
-def _paint_paraspinal(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_paraspinal(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     width = float(np.interp(sec.s, _PARASPINAL_S, _PARASPINAL_W)) * an.lr_scale * an.muscle**0.7
     y_front = sec.spine_y + sec.depth / 2 + sec.canal_d * 0.4
     y_back = cv.cy + out.at("frame", 0.3, True)[1] - 1.0
@@ -686,7 +684,7 @@ def _paint_paraspinal(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None
     cv.put(win, _infiltration(an, win, sec.z), "imat", ("paraspinal",))
 
 
-def _paint_psoas(cv: _Canvas, an: Anatomy, sec: Any) -> None:
+def _paint_psoas(cv: _Canvas, an: Anatomy, sec: Section) -> None:
     s, m, k = sec.s, an.muscle**0.8, an.lr_scale
     top = an.landmarks["psoas_top"]
     if top < s < 25.0:
@@ -710,7 +708,7 @@ def _paint_psoas(cv: _Canvas, an: Anatomy, sec: Any) -> None:
             cv.capsule("diaphragm", p0, p1, 3.0, ("vat",))
 
 
-def _paint_neck_muscles(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_neck_muscles(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     m, k = an.muscle, an.lr_scale
     y_body = sec.spine_y - sec.depth / 2
     ty = y_body - 20.0 * k
@@ -723,7 +721,7 @@ def _paint_neck_muscles(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> No
         cv.capsule("muscle", (side * 4 * k, ty - 14 * k), (side * 22 * k, ty - 9 * k), 2.5, bed)
 
 
-def _paint_abdomen(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_abdomen(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     marks, s, k = an.landmarks, sec.s, an.lr_scale
     a_in, front, back = _cavity(cv, out)
     cx, cy = cv.cx, cv.cy
@@ -757,7 +755,7 @@ def _paint_abdomen(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
         cv.ellipse("fluid", x, y, rx - 3.0, ry - 3.0, 0.0, ("bowel",))
 
 
-def _paint_kidneys(cv: _Canvas, an: Anatomy, sec: Any) -> None:
+def _paint_kidneys(cv: _Canvas, an: Anatomy, sec: Section) -> None:
     k = an.lr_scale
     for side in (-1.0, 1.0):  # the left kidney sits a little higher
         top = an.landmarks["kidney_right"] - (0.4 if side > 0 else 0.0)
@@ -782,7 +780,7 @@ def _bowel_loop(cv: _Canvas, x: float, y: float, rx: float, ry: float, kind: int
         cv.ellipse("gas", x, y - 0.5 * ry, 0.8 * rx, 0.45 * ry, 0.0, ("fluid",))
 
 
-def _paint_bowel(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_bowel(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     if sec.s < 18.5:
         return
     a_in, front, back = _cavity(cv, out)
@@ -810,7 +808,7 @@ _RIB_PSI_START = 0.42  # where the shaft leaves the costotransverse region
 _RIB_HALF_HEIGHT = 6.0
 
 
-def _rib_spans(rib: Any, z: float, h: float) -> list[tuple[float, float, str]]:
+def _rib_spans(rib: Rib, z: float, h: float) -> list[tuple[float, float, str]]:
     """Angular spans (from the back) where a rib of half-height h crosses the
     slice at z: the bone runs level near the spine then slopes down towards its
     anterior end; the cartilage climbs back up to the sternum."""
@@ -835,7 +833,7 @@ def _rib_spans(rib: Any, z: float, h: float) -> list[tuple[float, float, str]]:
     return spans
 
 
-def _paint_ribs(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_ribs(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     h = _RIB_HALF_HEIGHT
     ribs = [rib for rib in an.ribs if rib.bone_z - h < sec.z < rib.head_z + h]
     if not sec.rib_layer or not ribs:
@@ -863,7 +861,7 @@ def _paint_ribs(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
             _paint_rib_neck(cv, sec, out, thick)
 
 
-def _paint_rib_neck(cv: _Canvas, sec: Any, out: _Outline, thick: float) -> None:
+def _paint_rib_neck(cv: _Canvas, sec: Section, out: _Outline, thick: float) -> None:
     """Head and neck: from the side of the vertebral body out to the shaft."""
     for right in (True, False):
         side = -1.0 if right else 1.0
@@ -875,7 +873,7 @@ def _paint_rib_neck(cv: _Canvas, sec: Any, out: _Outline, thick: float) -> None:
         cv.capsule("rib_marrow", joint, shaft, thick / 2 - 1.4)
 
 
-def _paint_spine(cv: _Canvas, an: Anatomy, sec: Any) -> None:
+def _paint_spine(cv: _Canvas, an: Anatomy, sec: Section) -> None:
     if sec.z > 0.0:
         return  # above C1: the skull base is not modelled
     index = an.segment_index(sec.z)
@@ -904,14 +902,14 @@ def _paint_spine(cv: _Canvas, an: Anatomy, sec: Any) -> None:
     _paint_canal(cv, sec)
 
 
-def _paint_canal(cv: _Canvas, sec: Any) -> None:
+def _paint_canal(cv: _Canvas, sec: Section) -> None:
     y = sec.spine_y + sec.depth / 2 + sec.canal_d / 2 + 1.0
     cv.ellipse("csf", sec.spine_x, y, sec.canal_w / 2, sec.canal_d / 2)
     if sec.s < 20.3:  # the cord ends at L1-L2; below lies the cauda equina
         cv.ellipse("cord", sec.spine_x, y, sec.canal_w * 0.26, sec.canal_d * 0.3)
 
 
-def _paint_arch(cv: _Canvas, an: Anatomy, sec: Any, j: int) -> None:
+def _paint_arch(cv: _Canvas, an: Anatomy, sec: Section, j: int) -> None:
     """Pedicles, laminae, spinous and transverse processes and facets of
     vertebra j at the current height; they reach into the disc levels."""
     seg = an.segments[j]
@@ -948,7 +946,7 @@ def _paint_arch(cv: _Canvas, an: Anatomy, sec: Any, j: int) -> None:
 
 
 def _paint_transverse(
-    cv: _Canvas, seg: Any, sec: Any, side: float, base: tuple[float, float]
+    cv: _Canvas, seg: Segment, sec: Section, side: float, base: tuple[float, float]
 ) -> None:
     x, y = sec.spine_x, sec.spine_y
     if seg.kind == "cervical":  # with the foramen of the vertebral artery
@@ -964,7 +962,7 @@ def _paint_transverse(
         cv.bone_capsule("arch", (base[0], base[1] - 2.0), end, radius)
 
 
-def _sacrum_shape(an: Anatomy, sec: Any) -> tuple[float, float, float, float, float, float]:
+def _sacrum_shape(an: Anatomy, sec: Section) -> tuple[float, float, float, float, float, float]:
     """(x, y, body half-width, half-depth, ala reach, ala radius) at this height."""
     segment = an.segments[-1]
     f = min(max((segment.top_z - sec.z) / an.sacrum_length, 0.0), 1.0)
@@ -975,7 +973,7 @@ def _sacrum_shape(an: Anatomy, sec: Any) -> tuple[float, float, float, float, fl
     return sec.spine_x, y, half_w, half_d, 52.0 * k * (1.0 - 0.6 * f), 13.0 * k * (1 - 0.5 * f)
 
 
-def _paint_sacrum(cv: _Canvas, an: Anatomy, sec: Any, segment: Any) -> None:
+def _paint_sacrum(cv: _Canvas, an: Anatomy, sec: Section, segment: Segment) -> None:
     f = (segment.top_z - sec.z) / an.sacrum_length
     x, y, half_w, half_d, ala, ala_r = _sacrum_shape(an, sec)
     if f <= 1.0:
@@ -1003,7 +1001,7 @@ class _Wing:
     posterior_radius: float
 
 
-def _iliac_wings(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> list[_Wing]:
+def _iliac_wings(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> list[_Wing]:
     """The wing appears at the crest as a posterolateral rim and spreads forwards
     and backwards below it; from S1 down its posterior end meets the sacral ala."""
     s, crest, k = sec.s, an.landmarks["crest"], an.lr_scale
@@ -1039,7 +1037,7 @@ def _iliac_wings(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> list[_Win
     return wings
 
 
-def _paint_girdles(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_girdles(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     _paint_sternum(cv, an, sec, out)
     _paint_clavicles(cv, an, sec, out)
     _paint_scapulae(cv, an, sec, out)
@@ -1056,7 +1054,7 @@ def _paint_girdles(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
             cv.bone_ellipse("bone", cv.cx + hx * scale, cv.cy + hy * scale, radius, radius)
 
 
-def _paint_sternum(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_sternum(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     marks, k = an.landmarks, an.lr_scale
     if not marks["manubrium"] < sec.s < marks["xiphoid"] + 0.3:
         return
@@ -1071,7 +1069,7 @@ def _paint_sternum(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
     cv.bone_ellipse("bone", cv.cx, y, half_w, half_t)
 
 
-def _paint_clavicles(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_clavicles(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     z0 = an.z_of_std(an.landmarks["clavicle"])
     t0, t1 = (sec.z - z0 + 2.0) / 16.0, (sec.z - z0 + 14.0) / 16.0  # lateral end higher
     t0, t1 = max(t0, 0.0), min(t1, 1.0)
@@ -1088,7 +1086,7 @@ def _paint_clavicles(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
         cv.bone_capsule("bone", p0, p1, 6.0 * an.lr_scale)
 
 
-def _paint_scapulae(cv: _Canvas, an: Anatomy, sec: Any, out: _Outline) -> None:
+def _paint_scapulae(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None:
     t = _span(sec.s, an.landmarks["scapula_top"], an.landmarks["scapula_bottom"])
     if t is None:
         return

@@ -12,10 +12,12 @@ are left out.
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -177,19 +179,34 @@ class SliceDataset(Dataset[tuple[Tensor, Tensor]]):
 
 
 def read_manifest(path: Path) -> list[SliceRecord]:
-    """Records of a manifest CSV; relative file paths are taken from its folder.
+    """Records of a manifest: CSV, or JSON lines (`.jsonl`, as
+    `synthetic.phantom_dataset` writes). Relative file paths are taken from its folder.
 
-    Columns: path, case_id, label (empty for a disc slice) and optionally centre,
-    slice_index, scheme (default fine) and fov.
+    Fields: path, case_id, label or level (empty/null for a disc slice) and
+    optionally centre, slice_index, scheme (default fine) and fov; a cases.jsonl
+    beside the manifest supplies each case's fov when rows lack it.
     """
     path = Path(path)
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = _resolve_columns(reader.fieldnames or [], path)
-        records = [_manifest_record(row, columns, path.parent) for row in reader]
-    if not records:
+    rows = _read_rows(path)
+    if not rows:
         raise ValueError(f"{path} lists no slices")
-    return records
+    columns = _resolve_columns(list(rows[0]), path)
+    fovs = _case_fovs(path.parent / "cases.jsonl")
+    return [_manifest_record(row, columns, path.parent, fovs) for row in rows]
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        if path.suffix == ".jsonl":
+            return [json.loads(line) for line in handle if line.strip()]
+        return list(csv.DictReader(handle))
+
+
+def _case_fovs(cases_file: Path) -> dict[str, str]:
+    if not cases_file.is_file():
+        return {}
+    rows = _read_rows(cases_file)
+    return {str(row["case_id"]): str(row.get("fov") or "") for row in rows if "case_id" in row}
 
 
 def _resolve_columns(fieldnames: Sequence[str], path: Path) -> dict[str, str]:
@@ -201,52 +218,63 @@ def _resolve_columns(fieldnames: Sequence[str], path: Path) -> dict[str, str]:
             columns[key] = found
     missing = [key for key in _REQUIRED if key not in columns]
     if missing:
-        raise ValueError(f"{path} lacks column(s) {missing}; has {list(fieldnames)}")
+        raise ValueError(f"{path} lacks field(s) {missing}; has {list(fieldnames)}")
     return columns
 
 
-def _manifest_record(row: dict[str, str], columns: dict[str, str], base: Path) -> SliceRecord:
+def _manifest_record(
+    row: dict[str, Any], columns: dict[str, str], base: Path, fovs: dict[str, str]
+) -> SliceRecord:
     def get(key: str, default: str = "") -> str:
-        return (row.get(columns[key]) or default).strip() if key in columns else default
+        value = row.get(columns[key]) if key in columns else None
+        return default if value is None else str(value).strip() or default
 
     file_path = Path(get("path"))
-    label = get("label") or None
-    scheme = get("scheme", "fine") or "fine"
+    label = get("label")
+    case_id = get("case_id")
     record = SliceRecord(
-        case_id=get("case_id"),
-        centre=get("centre", "unknown") or "unknown",
-        slice_index=int(get("slice_index", "0") or 0),
-        label=None if label in (None, "None", "disc") else label,
-        scheme=scheme,
+        case_id=case_id,
+        centre=get("centre", "unknown"),
+        slice_index=int(get("slice_index", "0")),
+        label=None if label in ("", "None", "null", "disc") else label,
+        scheme=get("scheme", "fine"),
         path=str(file_path if file_path.is_absolute() else base / file_path),
-        fov=get("fov"),
+        fov=get("fov", fovs.get(case_id, "")),
     )
     record.allowed()  # refuse a label its scheme does not know, at load time
     return record
 
 
-def read_dicom_hu(record: SliceRecord) -> np.ndarray:
-    """HU of a record's DICOM file in the standard orientation (as inference reads it)."""
+def read_file_hu(record: SliceRecord) -> np.ndarray:
+    """HU of a record's slice in the standard orientation, as inference reads it:
+    a DICOM file, or slice `slice_index` of a phantom volume.npz."""
+    if record.path.endswith(".npz"):
+        return _npz_volume(record.path)[record.slice_index].astype(np.float32)
     ds = pydicom.dcmread(record.path)
     orientation = [float(v) for v in ds.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0])]
     return to_standard_orientation(dataset_to_hu(ds), orientation)
 
 
-# --- Phantoms in memory -------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _npz_volume(path: str) -> np.ndarray:
+    with np.load(path) as data:
+        return np.asarray(data["hu"])
 
-PHANTOM_FOVS = ("trunk", "chest", "abdomen")
+
+# --- Phantoms in memory -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class PhantomSpec:
-    """How to render phantom cases: at the model's input size, so nothing is resized."""
+    """Phantom cases as `synthetic.phantom_dataset` defines them (same case ids,
+    centres, fields of view and transitional spines for a seed), rendered at the
+    model's input size so nothing is resized."""
 
     n_cases: int
     seed: int = 0
     size: int = 128
     slice_thickness_mm: float = 5.0
     centres: tuple[str, ...] = ("A", "B", "C")
-    fovs: tuple[str, ...] = PHANTOM_FOVS
 
 
 class PhantomVolumes:
@@ -256,41 +284,31 @@ class PhantomVolumes:
         self.volumes: dict[str, np.ndarray] = {}
 
     def __call__(self, record: SliceRecord) -> np.ndarray:
-        return self.volumes[record.case_id][record.slice_index]
-
-
-def phantom_case_id(seed: int, index: int) -> str:
-    return f"phantom-{seed}-{index:04d}"
+        return self.volumes[record.case_id][record.slice_index].astype(np.float32)
 
 
 def render_phantoms(
     spec: PhantomSpec, *, progress: Callable[[int, int], None] | None = None
 ) -> tuple[list[SliceRecord], PhantomVolumes]:
-    """Render `spec.n_cases` phantoms (case i: seed spec.seed + i, centre and fov
-    in rotation) and list their slices with exact level labels."""
-    from ml_worker.synthetic.phantom import make_phantom  # heavy; only phantom runs need it
+    """Render `spec.n_cases` phantom series in memory and list their slices with
+    exact level labels (None in discs; T13/L6 on transitional vertebrae)."""
+    from ml_worker.synthetic.phantom_dataset import case_spec, make_case  # only phantom runs
 
     volumes = PhantomVolumes()
     records: list[SliceRecord] = []
-    for i in range(spec.n_cases):
-        case_seed = spec.seed + i
-        fov = spec.fovs[i % len(spec.fovs)]
-        centre = spec.centres[(i // len(spec.fovs)) % len(spec.centres)]
-        case = make_phantom(
-            case_seed,
-            fov=fov,
-            rows=spec.size,
-            cols=spec.size,
+    for index in range(spec.n_cases):
+        case = case_spec(index, seed=spec.seed, centres=spec.centres)
+        phantom = make_case(
+            case, dataset_seed=spec.seed, rows=spec.size, cols=spec.size,
             slice_thickness_mm=spec.slice_thickness_mm,
-        )
-        case_id = phantom_case_id(spec.seed, i)
-        volumes.volumes[case_id] = np.asarray(case.volume.hu, dtype=np.int16)
+        )  # fmt: skip
+        volumes.volumes[case.case_id] = np.asarray(phantom.volume.hu, dtype=np.int16)
         records += [
-            SliceRecord(case_id, centre, index, label, "fine", fov=fov)
-            for index, label in enumerate(case.levels)
+            SliceRecord(case.case_id, case.centre, i, label, "fine", fov=case.fov)
+            for i, label in enumerate(phantom.levels)
         ]
         if progress is not None:
-            progress(i + 1, spec.n_cases)
+            progress(index + 1, spec.n_cases)
     return records, volumes
 
 
@@ -304,18 +322,15 @@ def load_source(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[SliceRecord], HUReader]:
     """Records and their reader for `--data`: "phantom:N" renders N phantom cases
-    in memory at `size` px; anything else is a manifest CSV of DICOM files."""
+    in memory at `size` px; anything else is a manifest (CSV or JSONL) of files."""
     if spec.startswith("phantom:"):
         n_cases = int(spec.removeprefix("phantom:"))
         phantom = PhantomSpec(
-            n_cases,
-            seed=phantom_seed,
-            size=size,
-            slice_thickness_mm=slice_thickness_mm,
+            n_cases, seed=phantom_seed, size=size, slice_thickness_mm=slice_thickness_mm,
             centres=tuple(centres),
-        )
+        )  # fmt: skip
         return render_phantoms(phantom, progress=progress)
-    return read_manifest(Path(spec)), read_dicom_hu
+    return read_manifest(Path(spec)), read_file_hu
 
 
 # --- Splits -------------------------------------------------------------------------------

@@ -242,7 +242,7 @@ def plot_confusion(matrix: np.ndarray, path: Path, title: str = "") -> Path:
     ax.set_ylabel("True level")
     ax.set_title(f"Confusion matrix {title}".strip())
     fig.colorbar(image, ax=ax, fraction=0.046, label="share of the true class")
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.1, top=0.95)  # tight_layout costs a draw
+    fig.subplots_adjust(left=0.1, right=0.9, bottom=0.1, top=0.95)  # tight_layout costs a draw
     fig.savefig(path)
     plt.close(fig)
     return Path(path)

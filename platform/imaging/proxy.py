@@ -273,13 +273,20 @@ def _store() -> ImageStore:
     wanted = (settings.DICOMWEB_URL, settings.DICOMWEB_USERNAME, settings.DICOMWEB_PASSWORD)
     if store is None or (store.base_url, store.username, store.password) != wanted:
         store = _thread.store = image_store()
-        # One retry: the store may close an idle keep-alive connection just as it
-        # is reused (Orthanc after 1 s). Only GETs pass here, so a retry is safe;
-        # it happens before any byte reaches the client.
-        retry = Retry(total=1, connect=1, read=1, status=0, redirect=0, other=0)
-        store.session.mount("http://", HTTPAdapter(max_retries=retry))
-        store.session.mount("https://", HTTPAdapter(max_retries=retry))
+        _tune_session(store.session)
     return store
+
+
+def _tune_session(session: requests.Session) -> None:
+    # The store is an internal service: no HTTP_PROXY or netrc from the
+    # environment, whose lookup also costs ~3 ms of CPU on every request.
+    session.trust_env = False
+    # One retry: the store may close an idle keep-alive connection just as it
+    # is reused (Orthanc after 1 s). Only GETs pass here, so a retry is safe;
+    # it happens before any byte reaches the client.
+    retry = Retry(total=1, connect=1, read=1, status=0, redirect=0, other=0)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
 
 
 def _refused_upstream(log: AccessLog, response: HttpResponseBase) -> HttpResponseBase:

@@ -4,6 +4,7 @@
 import itertools
 import json
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from ml_worker.decoding import (
     TRANSITIONAL_LUMBOSACRAL,
     TRANSITIONAL_T13,
     UNORDERED,
+    LevelRange,
     SeriesDecoding,
     argmax_levels,
     decode_series,
@@ -44,12 +46,18 @@ NOISY = {
 SPACINGS = (0.625, 1.25, 2.5, 5.0)
 
 
-def _series(seed: int, **kwargs: object) -> SyntheticSeries:
-    return synthetic_series(np.random.default_rng(seed), **kwargs)  # type: ignore[arg-type]
+def _series(seed: int, **kwargs: Any) -> SyntheticSeries:
+    return synthetic_series(np.random.default_rng(seed), **kwargs)
 
 
-def _decode(s: SyntheticSeries, **kwargs: object) -> SeriesDecoding:
-    return decode_series(s.probs, s.positions_mm, **kwargs)  # type: ignore[arg-type]
+def _decode(s: SyntheticSeries, **kwargs: Any) -> SeriesDecoding:
+    return decode_series(s.probs, s.positions_mm, **kwargs)
+
+
+def _range(d: SeriesDecoding, level: str) -> LevelRange:
+    r = d.range_of(level)
+    assert r is not None, f"no {level} range"
+    return r
 
 
 def _accuracies(s: SyntheticSeries, d: SeriesDecoding) -> tuple[float, float]:
@@ -197,8 +205,8 @@ def test_neighbour_confusion_moves_boundaries_at_most_two_slices() -> None:
     assert slice_accuracy(argmax_levels(s.probs), confused) < 0.9
     assert slice_accuracy(d.levels, confused) >= 0.95
     for level in ("T6", "T7", "T9", "T10"):
-        r, (first, last) = d.range_of(level), s.boundaries[level]
-        assert r is not None and abs(r.first - first) <= 2 and abs(r.last - last) <= 2
+        r, (first, last) = _range(d, level), s.boundaries[level]
+        assert abs(r.first - first) <= 2 and abs(r.last - last) <= 2, r
 
 
 def test_class_priors_are_divided_out_and_still_decode() -> None:
@@ -332,9 +340,8 @@ def test_posterior_confidence_drops_at_uncertain_slices() -> None:
     t8 = slice(*(np.array(s.boundaries["T8"]) + [0, 1]))
     probs[t8] = 1.0 / NUM_CLASSES  # the classifier has no idea over T8
     d = decode_series(probs, s.positions_mm)
-    r = d.range_of("T8")
-    assert r is not None and r.agreement < 0.25
-    assert d.confidence[t8].mean() < d.range_of("T3").confidence  # type: ignore[union-attr]
+    assert _range(d, "T8").agreement < 0.25
+    assert d.confidence[t8].mean() < _range(d, "T3").confidence
 
 
 # --- anatomy: skipped levels, lengths, transitional vertebrae -----------------------------
@@ -347,7 +354,7 @@ def test_a_level_the_evidence_skips_is_tolerated_and_flagged() -> None:
     _assert_contiguous_and_ordered(d)
     assert "T7" not in [r.level for r in d.ranges]
     skip = next(f for f in d.flags if f.code == SKIPPED_LEVEL)
-    assert skip.level == "T7" and skip.first == d.range_of("T6").last  # type: ignore[union-attr]
+    assert skip.level == "T7" and skip.first == _range(d, "T6").last
     assert slice_accuracy(d.levels, s.truth) >= 0.97
 
 
@@ -379,7 +386,8 @@ def test_an_extra_vertebra_is_reported_with_its_slices(
     assert [f.code for f in transitional] == [code]
     assert IMPLAUSIBLE_LENGTH not in d.flag_codes  # explained, not flagged twice
     flag, (first, last) = transitional[0], s.boundaries[extra]
-    overlap = min(flag.last, last) - max(flag.first, first) + 1  # type: ignore[type-var]
+    assert flag.first is not None and flag.last is not None
+    overlap = min(flag.last, last) - max(flag.first, first) + 1
     assert overlap >= 0.5 * (last - first + 1)
 
 

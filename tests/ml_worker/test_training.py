@@ -33,7 +33,7 @@ from ml_worker.training.data import (
     class_loss_weights,
     data_summary,
     mask_tensor,
-    read_dicom_hu,
+    read_file_hu,
     read_manifest,
     split_by_case,
     split_by_centre,
@@ -240,7 +240,7 @@ def test_manifest_loads_dicom_through_the_inference_preprocessing(manifest: Path
     assert sum(r.label is None for r in records) == 6
     coarse = [r for r in records if r.scheme == "chest" and r.label == "Lumbar"]
     assert coarse and coarse[0].row_key() == "Lumbar (chest)"
-    dataset = SliceDataset(records, read_dicom_hu, SIZE)
+    dataset = SliceDataset(records, read_file_hu, SIZE)
     x, mask = dataset[0]
     expected = dataset_to_input(pydicom.dcmread(dataset.records[0].path), SIZE)
     torch.testing.assert_close(x, expected)
