@@ -506,13 +506,15 @@ def _profile(
         _clear_orthanc(orthanc)
         _clear_index(env)
 
-    timings = []
     for _ in range(2):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         upload()
-        timings.append(time.perf_counter() - started)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         reset()
-    print(f"in-process upload without profiler: {' '.join(f'{t:.2f}' for t in timings)} s")
+        print(
+            f"in-process upload without profiler: {seconds:.2f} s, CPU {cpu:.2f} s "
+            f"({1000 * cpu / len(files):.1f} ms per slice, this process, all threads)"
+        )
     profiler = cProfile.Profile()
     profiler.runcall(upload)
     reset()

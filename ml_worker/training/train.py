@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
@@ -130,6 +131,14 @@ def make_sampler(
 # --- One epoch ----------------------------------------------------------------------------
 
 
+def learning_rate(args: argparse.Namespace, epoch: int) -> float:
+    """The lr of an epoch (1-based): a function of the epoch, so resuming needs no
+    scheduler state."""
+    if args.lr_schedule == "constant":
+        return float(args.lr)
+    return float(args.lr) * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max(args.epochs, 1)))
+
+
 def train_one_epoch(
     model: LevelClassifier,
     loader: DataLoader[Any],
@@ -240,6 +249,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument(
+        "--lr-schedule", choices=("constant", "cosine"), default="constant",
+        help="constant (the reference) or cosine decay over --epochs",
+    )  # fmt: skip
+    parser.add_argument(
         "--samples-per-epoch", type=int, default=None, help="default: training set size"
     )
     parser.add_argument("--balance", choices=("sampler", "loss", "none"), default="sampler")
@@ -328,6 +341,8 @@ def fit(
         torch.manual_seed(args.seed * 100_003 + epoch)
         generator.manual_seed(args.seed * 100_003 + epoch)
         data.train.set_epoch(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(args, epoch)
         train = train_one_epoch(
             model, loader, optimizer, device, class_weight=weight, scaler=scaler
         )
@@ -338,6 +353,7 @@ def fit(
             "train_accuracy": train["accuracy"],
             "val_loss": val["loss"],
             "val_accuracy": val["accuracy"],
+            "lr": learning_rate(args, epoch),
             "seconds": round(time.perf_counter() - tick, 1),
         }
         state.history.append(record)
