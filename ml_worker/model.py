@@ -142,8 +142,8 @@ class LevelClassifier(nn.Module):
 
 
 def _tiny_net(config: ModelConfig) -> tv_effnet.EfficientNet:
-    """EfficientNetV2 in miniature (~0.3 M parameters): fused stages then MBConv,
-    overall stride 16 so a 128 px input still gives an 8×8 CAM."""
+    """EfficientNetV2 in miniature (0.39 M parameters, 0.05 GMAC at 128 px): fused
+    stages then MBConv, overall stride 16 so a 128 px input still gives an 8×8 CAM."""
     setting: list[tv_effnet.MBConvConfig | tv_effnet.FusedMBConvConfig] = [
         tv_effnet.FusedMBConvConfig(1, 3, 1, 16, 16, 1),
         tv_effnet.FusedMBConvConfig(4, 3, 2, 16, 32, 1),

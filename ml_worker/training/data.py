@@ -266,9 +266,11 @@ def _npz_volume(path: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PhantomSpec:
-    """Phantom cases as `synthetic.phantom_dataset` defines them (same case ids,
-    centres, fields of view and transitional spines for a seed), rendered at the
-    model's input size so nothing is resized."""
+    """Phantom cases as `synthetic.phantom_dataset.case_spec` defines them (case
+    ids, centres, fields of view, transitional spines), rendered at the model's
+    input size so nothing is resized. Body build comes from the case seed, not
+    a DICOM identity, so a run is not capped at the 99 identities a DICOM
+    dataset allows."""
 
     n_cases: int
     seed: int = 0
@@ -292,15 +294,19 @@ def render_phantoms(
 ) -> tuple[list[SliceRecord], PhantomVolumes]:
     """Render `spec.n_cases` phantom series in memory and list their slices with
     exact level labels (None in discs; T13/L6 on transitional vertebrae)."""
-    from ml_worker.synthetic.phantom_dataset import case_spec, make_case  # only phantom runs
+    # Imported here: only phantom runs need the renderer.
+    from ml_worker.synthetic.anatomy import make_anatomy
+    from ml_worker.synthetic.phantom import make_phantom
+    from ml_worker.synthetic.phantom_dataset import case_spec
 
     volumes = PhantomVolumes()
     records: list[SliceRecord] = []
     for index in range(spec.n_cases):
         case = case_spec(index, seed=spec.seed, centres=spec.centres)
-        phantom = make_case(
-            case, dataset_seed=spec.seed, rows=spec.size, cols=spec.size,
+        phantom = make_phantom(
+            case.seed, fov=case.fov, rows=spec.size, cols=spec.size,
             slice_thickness_mm=spec.slice_thickness_mm,
+            anatomy=make_anatomy(case.seed, transitional=case.transitional),
         )  # fmt: skip
         volumes.volumes[case.case_id] = np.asarray(phantom.volume.hu, dtype=np.int16)
         records += [

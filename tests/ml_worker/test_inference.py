@@ -135,6 +135,8 @@ def test_prefetching_overlaps_a_slow_producer_with_the_forward_pass(volume: CTVo
     serial = t.fetch_s + t.preprocess_s + t.forward_s  # what the run costs without overlap
     assert t.fetch_s >= N_SLOW * PRODUCE_S * 0.95
     assert t.forward_s >= (N_SLOW // BATCH) * FORWARD_S
-    # Ideal overlap: the first batch's fetch plus all forward passes (~0.6 of serial).
-    assert t.total_s < 0.85 * serial
-    assert t.wait_s < 0.5 * t.fetch_s  # most of the producer's time was hidden
+    # Ideally every batch's fetch but the first hides behind a forward pass. Stated
+    # as time saved, so CPU contention slowing the forward pass cannot fail it.
+    hideable = (N_SLOW - BATCH) * PRODUCE_S
+    assert t.total_s < serial - 0.5 * hideable
+    assert t.wait_s < t.fetch_s - 0.5 * hideable

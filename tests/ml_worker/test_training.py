@@ -32,6 +32,7 @@ from ml_worker.training.data import (
     balance_weights,
     class_loss_weights,
     data_summary,
+    load_source,
     mask_tensor,
     read_file_hu,
     read_manifest,
@@ -255,6 +256,34 @@ def test_manifest_refuses_unknown_labels(tmp_path: Path) -> None:
     bad.write_text("path,label\na.dcm,L3\n")
     with pytest.raises(ValueError, match="case_id"):
         read_manifest(bad)
+
+
+def test_phantom_dataset_manifest_loads_dicom_and_npz(tmp_path: Path) -> None:
+    from ml_worker.synthetic.phantom_dataset import write_phantom_dataset
+
+    for as_dicom in (True, False):
+        out = tmp_path / ("dicom" if as_dicom else "npz")
+        manifest = write_phantom_dataset(
+            out, cases=2, seed=0, rows=32, slice_thickness_mm=20.0, as_dicom=as_dicom
+        )
+        records = read_manifest(manifest)
+        assert {r.case_id for r in records} == {"case0000", "case0001"}
+        assert all(r.fov in ("chest", "abdomen", "trunk") for r in records)  # from cases.jsonl
+        assert any(r.label is None for r in records) and records[0].label is not None
+        dataset = SliceDataset(records, read_file_hu, SIZE)
+        x, mask = dataset[len(dataset) - 1]
+        assert x.shape == (3, SIZE, SIZE) and mask.sum() >= 1
+
+
+def test_phantoms_render_in_memory_at_the_input_size() -> None:
+    records, read_hu = load_source("phantom:3", size=48, slice_thickness_mm=20.0)
+    assert {r.centre for r in records} == {"A", "B", "C"}
+    assert read_hu(records[0]).shape == (48, 48)
+    summary = data_summary(records)
+    assert summary["cases"] == 3 and sum(summary["cases_per_fov"].values()) == 3
+    assert summary["disc_slices_excluded"] > 0
+    again, _ = load_source("phantom:3", size=48, slice_thickness_mm=20.0)
+    assert again == records  # deterministic in the seed
 
 
 def run_args(manifest: Path, out: Path, *extra: str) -> list[str]:
