@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from analysis.models import SeriesLevels
 from projects.roles import Role
 from tests import factories
 
@@ -57,6 +58,21 @@ def world(db: Any) -> World:
         w.objects[f"series_{side}"] = series
         w.objects[f"job_{side}"] = factories.JobFactory(
             project=project, institution=inst, series=series, created_by=member_b
+        )
+        levels_job = factories.JobFactory(
+            project=project,
+            institution=inst,
+            series=series,
+            job_type="classify_levels",
+            state="succeeded",
+        )
+        w.objects[f"levels_{side}"] = SeriesLevels.objects.create(
+            job=levels_job,
+            series=series,
+            model_name="tiny",
+            model_version="1",
+            slice_levels=["L2", "L3", "L3"],
+            ranges=[{"level": "L3", "first": 1, "last": 2}],
         )
     w.objects["job_project"] = factories.JobFactory(project=project, created_by=member_b)
     w.objects["cohort"] = factories.CohortFactory(project=project)

@@ -47,18 +47,28 @@ orthanc_up() {
 for _ in $(seq 60); do orthanc_up && break; sleep 0.5; done
 orthanc_up || { echo "Orthanc did not start:"; tail -5 var/log/orthanc.log; exit 1; }
 
-# Demo studies: synthetic CT with canary PHI, ingested like a hospital upload
-# (validated, de-identified, stored). Re-running finds them as duplicates.
-if [ ! -d var/demo_dicom/patient02 ]; then
-  $PY -m ml_worker.synthetic --out var/demo_dicom --patients 3 --slices 60 --seed 1 --with-rejects
+# Demo studies: anatomical CT phantoms with canary PHI, ingested like hospital
+# uploads (validated, de-identified, stored). Re-running finds them as duplicates.
+if [ ! -f var/demo_dicom/manifest.jsonl ]; then
+  $PY -m ml_worker.synthetic --phantom --out var/demo_dicom --patients 4 --fov mixed \
+    --centres NVH,RMC --rows 256 --slice-thickness 2.5 --seed 7
 fi
-$PY manage.py ingest_dicom var/demo_dicom/patient00 var/demo_dicom/patient01 \
-  --project sarcopenia-l3 --user investigator_nvh
-$PY manage.py ingest_dicom var/demo_dicom/patient02 --project sarcopenia-l3 --user investigator_rmc
+$PY manage.py ingest_dicom var/demo_dicom/NVH --project sarcopenia-l3 --user investigator_nvh
+$PY manage.py ingest_dicom var/demo_dicom/RMC --project sarcopenia-l3 --user investigator_rmc
+
+# A small level classifier trained on phantoms (a few minutes on CPU), once.
+export MODEL_REGISTRY_DIR=$PWD/var/models
+if [ ! -f var/models/spine-levels/current.json ]; then
+  echo "Training the demo model on phantoms (tiny EfficientNetV2-style net, CPU)..."
+  $PY -m ml_worker.training.train --preset demo --out var/training/demo \
+    --register-to var/models --model-name spine-levels --quiet
+fi
+
 (cd platform && ../.venv/bin/celery -A config worker -Q default -n default@%h \
   --concurrency 2 --loglevel INFO) >var/log/worker-default.log 2>&1 & pids+=($!)
 .venv/bin/celery -A ml_worker.celery_app worker -Q gpu -n gpu@%h --pool solo \
   --loglevel INFO >var/log/worker-gpu.log 2>&1 & pids+=($!)
+$PY manage.py classify_series --project sarcopenia-l3 --user admin_nvh
 
 echo "Platform: http://127.0.0.1:${WEB_PORT}/  (logs in var/log/, Ctrl-C to stop)"
 $PY manage.py runserver "127.0.0.1:${WEB_PORT}" --noreload

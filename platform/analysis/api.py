@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from analysis import selectors, services
 from analysis.job_types import JOB_TYPES
-from analysis.models import Job
+from analysis.models import Job, SeriesLevels
 from core.errors import Forbidden
 from core.fields import VisiblePrimaryKeyField
 from imaging.selectors import series_list
@@ -117,3 +117,39 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
             raise Forbidden("Only the job's starter or a project admin may cancel it.")
         job = services.job_cancel(job=job, actor=request.user, request=request)
         return Response(JobSerializer(job).data)
+
+
+class SeriesLevelsSerializer(serializers.ModelSerializer):
+    job_state = serializers.CharField(source="job.state", read_only=True)
+
+    class Meta:
+        model = SeriesLevels
+        fields = [
+            "id",
+            "job",
+            "job_state",
+            "series",
+            "model_name",
+            "model_version",
+            "ranges",
+            "flags",
+            "slice_sop_instance_uids",
+            "slice_levels",
+            "slice_confidence",
+            "slice_probabilities",
+            "cam_shape",
+            "sr_sop_instance_uid",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class SeriesLevelsViewSet(viewsets.ReadOnlyModelViewSet):
+    """Spine levels found per series: ranges, flags and per-slice levels and
+    probabilities (superior first), with the model version that made them."""
+
+    serializer_class = SeriesLevelsSerializer
+    filterset_fields = ["series", "job", "model_version"]
+
+    def get_queryset(self) -> Any:
+        return selectors.series_levels_list(user=self.request.user)

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from analysis.job_types import JOB_TYPES
-from analysis.models import Job, JobState
+from analysis.models import Job, JobState, SeriesLevels
 from projects.access import project_ids_with, scoped_filter
 from projects.roles import Capability
 
@@ -65,3 +65,15 @@ def _typical_duration(job_type: str, sample: int = 20) -> timedelta | None:
     ).order_by("-finished_at")[:sample]
     durations = sorted(j.finished_at - j.started_at for j in rows if j.finished_at)
     return durations[len(durations) // 2] if durations else None
+
+
+def series_levels_list(*, user: Any) -> QuerySet[SeriesLevels]:
+    """Classification results the user may read (results follow the series'
+    institution scope, like the studies they describe)."""
+    visible = scoped_filter(
+        user,
+        Capability.VIEW_RESULTS,
+        project_field="series__study__project_id",
+        institution_field="series__study__institution_id",
+    )
+    return SeriesLevels.objects.filter(visible).select_related("job", "series").defer("cams")

@@ -2,7 +2,7 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import InstitutionViewSet, TokenView, me
-from analysis.api import JobViewSet
+from analysis.api import JobViewSet, SeriesLevelsViewSet
 from audit.api import AuditEventViewSet
 from imaging.api import SeriesViewSet, StudyViewSet, UploadView
 from projects.api import CohortViewSet, MembershipViewSet, ProjectViewSet
@@ -15,6 +15,7 @@ router.register("cohorts", CohortViewSet, basename="cohort")
 router.register("studies", StudyViewSet, basename="study")
 router.register("series", SeriesViewSet, basename="series")
 router.register("jobs", JobViewSet, basename="job")
+router.register("series-levels", SeriesLevelsViewSet, basename="serieslevels")
 router.register("audit-events", AuditEventViewSet, basename="auditevent")
 
 urlpatterns = [

@@ -34,7 +34,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cohorts": selectors.cohort_list(user=request.user).filter(project=project),
         "studies": study_list(user=request.user)
         .filter(project=project)
-        .prefetch_related("series")[:200],
+        .prefetch_related("series", "series__levels")[:200],
         "jobs": job_list(user=request.user).filter(project=project)[:50],
     }
     return render(request, "projects/project_detail.html", context)

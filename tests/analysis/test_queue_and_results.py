@@ -99,7 +99,7 @@ def test_classification_result_is_stored_once(world: World) -> None:
     job_apply_report(job_id=job.pk, state="succeeded", result=_levels_result(6))
     job.refresh_from_db()
     levels = SeriesLevels.objects.get(job=job)
-    assert SeriesLevels.objects.filter(series=job.series).count() == 1
+    assert SeriesLevels.objects.filter(job=job).count() == 1
     assert job.state == "succeeded" and job.result["series_levels"] == levels.pk
     assert "slices" not in job.result  # the job keeps a compact summary only
     assert levels.slice_levels[-1] == "L3" and levels.sr_sop_instance_uid == "2.25.99"

@@ -205,6 +205,9 @@ MATRIX = [
         "200 404 404 403 403 404 404 401",
     ),
     ("job-delete", "delete", "/api/v1/jobs/{job_own}/", None, "405 405 405 405 405 405 405 401"),
+    ("levels-get-own-inst", "get", "/api/v1/series-levels/{levels_own}/", None, "200 200 200 200 200 200 404 401"),
+    ("levels-get-other-inst", "get", "/api/v1/series-levels/{levels_other}/", None, "200 404 404 200 200 404 404 401"),
+    ("levels-list", "get", "/api/v1/series-levels/", None, "200 200 200 200 200 200 200 401"),
     ("audit-list", "get", "/api/v1/audit-events/", None, "200 200 200 200 200 200 200 401"),
     ("audit-create", "post", "/api/v1/audit-events/", None, "405 405 405 405 405 405 405 401"),
     (
@@ -283,5 +286,7 @@ def test_matrix_covers_every_api_route() -> None:
         "api-token",
         "api-root",
         "upload",
+        "serieslevels-list",
+        "serieslevels-detail",
     }
     assert names <= covered, f"endpoints missing from the matrix: {sorted(names - covered)}"
