@@ -339,6 +339,65 @@ def load_source(
     return read_manifest(Path(spec)), read_file_hu
 
 
+class PhantomStream(Dataset[tuple[Tensor, Tensor]]):
+    """Training slices rendered on demand at the input size from ever new phantom
+    patients (`synthetic.phantom_dataset.PhantomSliceDataset`): the level is
+    drawn uniformly per slice, so classes are balanced by construction, and a
+    network never sees the same patient twice, so it cannot overfit to them.
+
+    Epoch e serves items [e·n, (e+1)·n) of the generator. Patient seeds are
+    seed·1_000_003 + k; series cases of dataset seed s use s·10_000 + i, so a
+    stream seeded s + 1 never meets the validation or test patients of s.
+    """
+
+    def __init__(
+        self,
+        seed: int,
+        samples_per_epoch: int,
+        input_size: int,
+        *,
+        augment: Augment | None = None,
+        slices_per_patient: int = 8,
+    ) -> None:
+        from ml_worker.synthetic.phantom_dataset import PhantomSliceDataset
+
+        self.source = PhantomSliceDataset(
+            seed, 10**12, rows=input_size, slices_per_patient=slices_per_patient, balanced=True
+        )
+        self.seed = seed
+        self.samples_per_epoch = samples_per_epoch
+        self.input_size = input_size
+        self.augment = augment
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        item = self.source.sample(self.epoch * self.samples_per_epoch + index)
+        hu = item.hu.astype(np.float32)
+        if self.augment is not None:
+            hu = augment_hu(hu, self.augment, np.random.default_rng([self.seed, self.epoch, index]))
+        mask = SCHEMES["fine"].allowed(item.label) if item.label else frozenset()
+        target = torch.zeros(NUM_CLASSES, dtype=torch.bool)
+        target[sorted(mask)] = True
+        return hu_to_input(hu, self.input_size), target
+
+    def summary(self) -> dict[str, Any]:
+        per_patient = self.source.slices_per_patient
+        return {
+            "source": "phantom slices rendered on demand (synthetic.phantom_dataset)",
+            "seed": self.seed,
+            "slices_per_epoch": self.samples_per_epoch,
+            "patients_per_epoch": -(-self.samples_per_epoch // per_patient),
+            "sampling": "level uniform per slice (balanced); discs excluded",
+            "transitional_fraction": self.source.transitional_fraction,
+        }
+
+
 # --- Splits -------------------------------------------------------------------------------
 
 

@@ -26,8 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
+from torch.utils.data import (
+    DataLoader,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    WeightedRandomSampler,
+)
 
+from ml_worker import config as worker_config
 from ml_worker import registry
 from ml_worker.model import (
     ARCHS,
@@ -41,6 +48,7 @@ from ml_worker.model import (
 from ml_worker.runtime import select_device
 from ml_worker.training.data import (
     Augment,
+    PhantomStream,
     SliceDataset,
     SliceRecord,
     balance_weights,
@@ -75,6 +83,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "samples_per_epoch": 3000,
         "val_fraction": 0.15,
         "test_fraction": 0.15,
+        "out": Path("var/runs/demo"),
+        "register_to": Path(worker_config.MODEL_REGISTRY_DIR),
     },
 }
 
@@ -84,7 +94,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class Data:
-    train: SliceDataset
+    train: SliceDataset | PhantomStream
     val: SliceDataset
     test: SliceDataset | None
     external: dict[str, SliceDataset] = field(default_factory=dict)
@@ -101,27 +111,45 @@ def load_data(args: argparse.Namespace, input_size: int) -> Data:
     external: dict[str, list[SliceRecord]] = {}
     if args.val_centre:
         records, external = split_by_centre(records, args.val_centre)
-    train, val, test = split_by_case(records, [args.val_fraction, args.test_fraction], args.seed)
     augment = None if args.no_augment else Augment()
-    base = SliceDataset(train, read_hu, input_size, augment=augment, seed=args.seed)
-    summary = {"train": data_summary(train), "val": data_summary(val)}
+    stream = args.phantom_stream and args.data.startswith("phantom:")
+    if stream:  # every series case validates or tests; training renders its own patients
+        test_share = args.test_fraction / (args.val_fraction + args.test_fraction)
+        val, test = split_by_case(records, [test_share], args.seed) if test_share else (records, [])
+        train: SliceDataset | PhantomStream = PhantomStream(
+            args.seed + 1, args.samples_per_epoch or 3000, input_size, augment=augment
+        )
+        summary = {"train": train.summary()}
+    else:
+        fractions = [args.val_fraction, args.test_fraction]
+        train_records, val, test = split_by_case(records, fractions, args.seed)
+        train = SliceDataset(train_records, read_hu, input_size, augment=augment, seed=args.seed)
+        summary = {"train": data_summary(train_records)}
+    evaluation = SliceDataset([], read_hu, input_size)
+    summary["val"] = data_summary(val)
     if test:
         summary["test"] = data_summary(test)
     summary.update({f"external_{c}": data_summary(r) for c, r in external.items()})
     return Data(
-        train=base,
-        val=base.subset(val, augment=None),
-        test=base.subset(test, augment=None) if test else None,
-        external={c: base.subset(r, augment=None) for c, r in external.items()},
+        train=train,
+        val=evaluation.subset(val, augment=None),
+        test=evaluation.subset(test, augment=None) if test else None,
+        external={c: evaluation.subset(r, augment=None) for c, r in external.items()},
         summary=summary,
     )
 
 
 def make_sampler(
-    dataset: SliceDataset, balance: str, num_samples: int, generator: torch.Generator
+    dataset: SliceDataset | PhantomStream,
+    balance: str,
+    num_samples: int,
+    generator: torch.Generator,
 ) -> Sampler[int]:
     """Inverse-frequency sampling with replacement for `balance == "sampler"`,
-    plain shuffling otherwise (loss weights, if any, do the balancing)."""
+    plain shuffling otherwise (loss weights, if any, do the balancing). A
+    phantom stream is balanced and random already: it is read in order."""
+    if isinstance(dataset, PhantomStream):
+        return SequentialSampler(dataset)
     if balance == "sampler":
         weights = balance_weights(dataset.records)
         return WeightedRandomSampler(weights, num_samples, replacement=True, generator=generator)
@@ -240,7 +268,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train the spine-level classifier.")
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None)
     parser.add_argument("--data", help="manifest CSV of DICOM slices, or phantom:N")
-    parser.add_argument("--out", type=Path, required=True, help="run folder")
+    parser.add_argument("--out", type=Path, default=None, help="run folder")
     parser.add_argument("--arch", choices=ARCHS, default="efficientnet_v2_s")
     parser.add_argument("--input-size", type=int, default=None, help="default: the arch's")
     parser.add_argument("--imagenet-weights", type=Path, default=None, help="local .pth")
@@ -264,13 +292,18 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--phantom-centres", nargs="+", default=["A", "B", "C"])
     parser.add_argument("--slice-thickness", type=float, default=5.0, help="phantom mm")
+    parser.add_argument(
+        "--phantom-stream", action="store_true",
+        help="with phantom:N, train on slices rendered on demand from new patients; "
+        "the N series cases are split between validation and test",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
     parser.add_argument("--resume", action="store_true", help="continue from out/last.pt")
     parser.add_argument("--register-to", type=Path, default=None, help="model registry root")
-    parser.add_argument("--model-name", default="spine-levels")
+    parser.add_argument("--model-name", default=worker_config.MODEL_NAME)
     parser.add_argument("--quiet", action="store_true")
     return parser
 
@@ -282,8 +315,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if known.preset:
         parser.set_defaults(**PRESETS[known.preset])
     args = parser.parse_args(argv)
-    if not args.data:
-        parser.error("--data is required (or a --preset that sets it)")
+    for name in ("data", "out"):
+        if not getattr(args, name):
+            parser.error(f"--{name} is required (or a --preset that sets it)")
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
     return args
 
 
@@ -328,13 +364,19 @@ def fit(
     """
     sha = code_version()
     generator = torch.Generator()
-    n_samples = args.samples_per_epoch or len(data.train)
+    n_samples = (
+        len(data.train)
+        if isinstance(data.train, PhantomStream)
+        else (args.samples_per_epoch or len(data.train))
+    )
     sampler = make_sampler(data.train, args.balance, n_samples, generator)
     loader = DataLoader(
         data.train, batch_size=args.batch_size, sampler=sampler, num_workers=args.num_workers,
         pin_memory=device.type == "cuda", drop_last=n_samples > args.batch_size,
     )  # fmt: skip
-    weight = class_loss_weights(data.train.records) if args.balance == "loss" else None
+    weight = None
+    if args.balance == "loss" and isinstance(data.train, SliceDataset):
+        weight = class_loss_weights(data.train.records)
     scaler = torch.amp.GradScaler("cuda") if autocast_dtype(device) == torch.float16 else None
     for epoch in range(state.epoch + 1, args.epochs + 1):
         tick = time.perf_counter()
@@ -441,7 +483,10 @@ def _logger(quiet: bool) -> Any:
 
 def _describe_data(data: Data) -> str:
     parts = [
-        f"{name}: {s['cases']} cases, {s['slices']} slices" for name, s in data.summary.items()
+        f"{name}: {s['cases']} cases, {s['slices']} slices"
+        if "cases" in s
+        else f"{name}: {s['slices_per_epoch']} slices per epoch rendered on demand"
+        for name, s in data.summary.items()
     ]
     return "data: " + "; ".join(parts)
 

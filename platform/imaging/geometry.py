@@ -1,6 +1,7 @@
 """Series geometry from (de-identified) CT headers: where each slice lies along
 the slice normal, so slices can be ordered whatever order they arrive in."""
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,11 +19,19 @@ class SliceGeometry:
 
 
 def _floats(value: object, count: int) -> list[float] | None:
+    """Finite numbers only: headers can hold junk, NaN or 1e400, and none of
+    those may reach the index (PostgreSQL JSON refuses NaN and Infinity)."""
     try:
         numbers = [float(v) for v in value]  # type: ignore[attr-defined]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return numbers if len(numbers) == count else None
+    ok = len(numbers) == count and all(math.isfinite(n) for n in numbers)
+    return numbers if ok else None
+
+
+def _float(value: object) -> float | None:
+    numbers = _floats([value], 1) if value not in (None, "") else None
+    return numbers[0] if numbers else None
 
 
 def slice_geometry(ds: Dataset) -> SliceGeometry:
@@ -32,14 +41,15 @@ def slice_geometry(ds: Dataset) -> SliceGeometry:
     if orientation and position:
         normal = np.cross(orientation[:3], orientation[3:])
         along_normal = round(float(np.dot(normal, position)), 4)
-    elif "SliceLocation" in ds:
-        along_normal = float(ds.SliceLocation)
-    thickness = ds.get("SliceThickness")
+    else:
+        along_normal = _float(ds.get("SliceLocation"))
+    if along_normal is not None and not math.isfinite(along_normal):
+        along_normal = None  # finite inputs can still overflow in the dot product
     return SliceGeometry(
         position_mm=along_normal,
         orientation=orientation,
         pixel_spacing_mm=_floats(ds.get("PixelSpacing"), 2),
-        thickness_mm=float(thickness) if thickness not in (None, "") else None,
+        thickness_mm=_float(ds.get("SliceThickness")),
         rows=int(ds.Rows) if "Rows" in ds else None,
         columns=int(ds.Columns) if "Columns" in ds else None,
     )

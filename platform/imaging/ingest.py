@@ -230,7 +230,13 @@ def store_batch(batch: list[PreparedInstance], store: ImageStore) -> None:
         return
     try:
         outcome = store.store([p.dataset for p in batch])
-    except ImageStoreError as exc:
+    except (ImageStoreError, ValueError) as exc:  # ValueError: pydicom could not encode
+        if len(batch) > 1:
+            # Some stores keep the good part of a refused batch: store one by one,
+            # so each file's outcome is its own and nothing stays unreported.
+            for item in batch:
+                store_batch([item], store)
+            return
         _reject(batch, "store_failed", f"The image store did not accept the file ({exc}).")
         return
     for item in batch:

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 
 from audit.models import AuditAction
@@ -62,7 +62,17 @@ def upload_ingest(
         for p in prepared
         if p.outcome.status in (ingest.FileStatus.ACCEPTED, ingest.FileStatus.DUPLICATE)
     ]
-    study_ids = _index(stored, project=project, user=user, store=store)
+    try:
+        study_ids = _index(stored, project=project, user=user, store=store)
+    except (DatabaseError, ValueError, TypeError) as exc:
+        # Stored but not indexed: report it (never a 500). Uploading the same
+        # files again finds them in the store as duplicates and indexes them.
+        logger.exception("upload index failed after store: %s", type(exc).__name__)
+        for item in stored:
+            item.outcome.status = ingest.FileStatus.REJECTED
+            item.outcome.code = "index_failed"
+            item.outcome.message = "Stored, but not indexed; upload the same files again."
+        study_ids = []
     report = UploadReport(files=outcomes + [p.outcome for p in prepared], study_ids=study_ids)
     audit_record(
         action=AuditAction.DATA_UPLOADED,
@@ -115,6 +125,29 @@ def _reject_foreign_studies(
             item.outcome.status = ingest.FileStatus.REJECTED
             item.outcome.code = "study_owned_elsewhere"
             item.outcome.message = "This study was uploaded by another institution."
+    _reject_patient_mismatch(prepared, project)
+
+
+def _reject_patient_mismatch(
+    prepared: list[ingest.PreparedInstance], project: ResearchProject
+) -> None:
+    """One study belongs to one patient: files that put a study under another
+    pseudonym than its index row (or than its first file here) are refused, or
+    the store would file them under a second patient."""
+    uids = {p.study_uid for p in prepared}
+    known = dict(
+        Study.objects.filter(project=project, study_instance_uid__in=uids).values_list(
+            "study_instance_uid", "patient_pseudonym"
+        )
+    )
+    for item in prepared:
+        if item.outcome.status != ingest.FileStatus.ACCEPTED:
+            continue
+        pseudonym = str(item.dataset.get("PatientID", ""))
+        if known.setdefault(item.study_uid, pseudonym) != pseudonym:
+            item.outcome.status = ingest.FileStatus.REJECTED
+            item.outcome.code = "study_patient_mismatch"
+            item.outcome.message = "The study already belongs to another patient."
 
 
 @transaction.atomic
@@ -225,11 +258,16 @@ def _positive_float(value: Any) -> float | None:
     return number if number > 0 else None
 
 
+INT32 = range(-(2**31), 2**31)
+
+
 def _int_or_none(value: Any) -> int | None:
+    """An integer that fits the index's integer columns, else None."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number in INT32 else None
 
 
 def _dicom_date(value: Any) -> date | None:

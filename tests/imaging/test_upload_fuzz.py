@@ -919,7 +919,7 @@ class Uploader:
 
 def stored_uids(data: bytes, project_key: str) -> tuple[str, str]:
     """The de-identified (SOP Instance, Series Instance) UIDs ingest gives ``data``."""
-    ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    ds = pydicom.dcmread(io.BytesIO(data))  # whole file: elements may follow the pixels
     small = Dataset()
     for keyword in ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
         if keyword in ds:
@@ -1005,25 +1005,27 @@ def _inputs_holding(ledger: Ledger, sops: set[str], project_key: str) -> list[st
 
 def check_store_matches_reports(
     ledger: Ledger, orthanc: Any, project: Any, *, series_before: set[int], studies_before: set[int]
-) -> dict[str, str]:
+) -> set[tuple[str, str]]:
     """No partial store: the store holds exactly the instances the reports called
-    accepted or duplicate, and the index rows the uploads wrote match the store."""
+    accepted or duplicate, and the index rows the uploads wrote match the store.
+
+    Instances are (Series, SOP Instance UID) pairs: a mutant may reuse a SOP Instance
+    UID in another series, and duplicates are only looked for within a series."""
     project_key = str(project.pk)
-    expected: dict[str, str] = {}  # de-identified SOP Instance UID -> Series Instance UID
+    expected: set[tuple[str, str]] = set()  # de-identified (series, instance) UIDs
     for row_name, series_uid in ledger.claimed.items():
         sop_uid, series_from_file = stored_uids(member_bytes(ledger, row_name), project_key)
         assert series_from_file == series_uid, row_name
-        expected[sop_uid] = series_uid
+        expected.add((series_uid, sop_uid))
     in_store = orthanc_index(orthanc)
-    stored = {sop: series for (_, series), sops in in_store.items() for sop in sops}
-    stranded = set(stored) - set(expected)
+    stored = {(series, sop) for (_, series), sops in in_store.items() for sop in sops}
+    stranded = stored - expected
     assert not stranded, (
         f"{len(stranded)} instance(s) in the store that no report accepted, from: "
-        f"{_inputs_holding(ledger, stranded, project_key)[:20]}"
+        f"{_inputs_holding(ledger, {sop for _, sop in stranded}, project_key)[:20]}"
     )
-    lost = set(expected) - set(stored)
+    lost = expected - stored
     assert not lost, f"{len(lost)} instance(s) reported accepted but not in the store"
-    assert stored == expected
 
     new_series = Series.objects.exclude(pk__in=series_before).select_related("study")
     indexed = {(s.study.study_instance_uid, s.series_instance_uid): s for s in new_series}
@@ -1043,10 +1045,10 @@ def check_store_matches_reports(
 
 def assert_clean(
     ledger: Ledger, orthanc: Any, project: Any, baseline: dict[str, set[int]]
-) -> dict[str, str]:
+) -> set[tuple[str, str]]:
     """No bad answer and no partial store; both are checked so a 5xx that left
     instances behind reports both."""
-    stored: dict[str, str] = {}
+    stored: set[tuple[str, str]] = set()
     store_error = ""
     try:
         stored = check_store_matches_reports(ledger, orthanc, project, **baseline)

@@ -26,6 +26,7 @@ from ml_worker.synthetic import make_ct_volume, make_patient, write_ct_series
 from ml_worker.training import evaluate, train
 from ml_worker.training.data import (
     Augment,
+    PhantomStream,
     SliceDataset,
     SliceRecord,
     augment_hu,
@@ -386,8 +387,45 @@ def test_training_registers_a_model_version(manifest: Path, tmp_path: Path) -> N
     assert loaded.extra["training_data"] == record.training_data
 
 
-def test_demo_preset_fills_defaults_that_flags_override() -> None:
-    args = train.parse_args(["--preset", "demo", "--out", "x", "--epochs", "2"])
-    assert args.arch == "tiny" and args.data.startswith("phantom:") and args.epochs == 2
+def test_phantom_stream_renders_new_patients_each_epoch() -> None:
+    stream = PhantomStream(1, 16, 48, augment=Augment(), slices_per_patient=4)
+    x, mask = stream[0]
+    assert x.shape == (3, 48, 48) and 1 <= int(mask.sum()) <= 2  # a transitional level allows 2
+    first = [stream.source.sample(i).patient_seed for i in range(16)]
+    stream.set_epoch(1)
+    assert not torch.equal(stream[0][0], x)
+    second = [stream.source.sample(16 + i).patient_seed for i in range(16)]
+    assert len(set(first)) == 4 and not set(first) & set(second)
+
+
+def test_demo_preset_trains_on_streamed_phantoms_and_registers(tmp_path: Path) -> None:
+    args = train.parse_args(
+        [
+            "--preset",
+            "demo",
+            "--data",
+            "phantom:4",
+            "--input-size",
+            "48",
+            "--epochs",
+            "1",
+            "--samples-per-epoch",
+            "32",
+            "--slice-thickness",
+            "20",
+            "--out",
+            str(tmp_path / "run"),
+            "--register-to",
+            str(tmp_path / "models"),
+            "--quiet",
+        ]  # fmt: skip
+    )
+    assert args.arch == "tiny" and args.phantom_stream and args.epochs == 1
+    metrics = train.main(args)
+    record = registry.resolve(tmp_path / "models", "spine-levels")
+    assert record.version == metrics["registered"]["version"] == "1"
+    assert record.training_data["train"]["slices_per_epoch"] == 32
+    assert record.training_data["val"]["cases"] + record.training_data["test"]["cases"] == 4
+    assert "test_accuracy" in record.metrics and record.code_version == train.code_version()
     with pytest.raises(SystemExit):
         train.parse_args(["--out", "x"])  # no data

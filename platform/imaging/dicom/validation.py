@@ -15,7 +15,9 @@ from __future__ import annotations
 import io
 import re
 import stat
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -145,6 +147,8 @@ def _parse(data: bytes) -> Dataset:
         _check_not_truncated(ds)
         for _ in ds.iterall():  # values convert lazily: force every one now
             pass
+        for _ in ds.file_meta.iterall():
+            pass
     except DicomRejected:
         raise
     except Exception as exc:  # untrusted bytes: pydicom raises many types on garbage
@@ -153,6 +157,9 @@ def _parse(data: bytes) -> Dataset:
         ) from exc
     if not ds.file_meta or "TransferSyntaxUID" not in ds.file_meta:
         raise DicomRejected("missing_file_meta", "The DICOM file meta information is missing.")
+    if any(tag.group == 0x0002 for tag in ds.keys()):  # noqa: SIM118 (tags, not elements)
+        # pydicom refuses to write such a file, so it could never be stored.
+        raise DicomRejected("misplaced_file_meta", "File meta elements appear in the data set.")
     return ds
 
 
@@ -175,6 +182,15 @@ def _transfer_syntax(ds: Dataset) -> str:
 
 
 def _required_uids(ds: Dataset) -> dict[str, str]:
+    try:
+        return _read_required_uids(ds)
+    except DicomRejected:
+        raise
+    except Exception as exc:  # a malformed value that pydicom cannot convert
+        raise DicomRejected("unreadable", "A required UID could not be read.") from exc
+
+
+def _read_required_uids(ds: Dataset) -> dict[str, str]:
     uids: dict[str, str] = {}
     for keyword in REQUIRED_UIDS:
         value = str(ds.get(keyword, "") or "").strip("\0 ")
@@ -253,7 +269,23 @@ def _check_pixel_data(ds: Dataset, transfer_syntax: str, max_pixel_bytes: int) -
                 f"Pixel data holds {actual} bytes; the image attributes imply {expected}.",
             )
         return
+    _check_encapsulation(ds.PixelData)
     _check_decoded_frames(ds, frame_shape, _image_int(ds, "NumberOfFrames", 1))
+
+
+def _check_encapsulation(value: bytes) -> None:
+    """Every item of encapsulated pixel data must be whole: some decoders accept a
+    cut-short last fragment that the image store then refuses (PS3.5 A.4)."""
+    position = 0
+    while position < len(value):
+        if len(value) - position < 8:
+            raise DicomRejected("bad_encapsulation", "The compressed pixel data is cut short.")
+        group, element, length = struct.unpack_from("<HHI", value, position)
+        if (group, element) != (0xFFFE, 0xE000) or length > len(value) - position - 8:
+            raise DicomRejected(
+                "bad_encapsulation", "The compressed pixel data has a broken item structure."
+            )
+        position += 8 + length
 
 
 def _check_decoded_frames(ds: Dataset, frame_shape: tuple[int, ...], frames: int) -> None:
@@ -317,7 +349,13 @@ def iter_zip_members(
 def _open_zip(data: bytes) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        ValueError,
+        EOFError,
+        NotImplementedError,
+    ) as exc:
         raise ArchiveRejected("zip_invalid", "The upload is not a readable zip archive.") from exc
 
 
@@ -436,7 +474,15 @@ def _read_member(
                     )
     except ArchiveRejected:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, RuntimeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        RuntimeError,
+        zlib.error,
+        NotImplementedError,
+    ) as exc:
         raise ArchiveRejected(
             "zip_corrupt_member", "An archive entry is corrupt (bad data or checksum)."
         ) from exc
