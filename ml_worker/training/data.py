@@ -1,12 +1,14 @@
 """Slice datasets for training and evaluation.
 
 A dataset is a list of `SliceRecord`s (case, centre, slice, label in a scheme)
-plus a reader that returns a slice's HU. Two sources exist: an *exported
-dataset* (a manifest CSV of DICOM instances, as the platform exports verified
-labels) and *phantoms* rendered in memory at the model's input size. Both go
-through `preprocess.hu_to_input`, the function inference uses, so training and
-inference see identical inputs. Disc slices (label None) carry no target and
-are left out.
+plus a reader that returns a slice's HU. Sources: an *exported dataset* (a
+manifest, CSV or JSON lines, of DICOM instances with labels, scheme and centre,
+as the platform exports verified labels; phantom datasets on disk use the same
+form), *phantom series* rendered in memory at the model's input size, and a
+*phantom stream* of training slices rendered on demand from new patients. All
+go through `preprocess.hu_to_input`, the function inference uses, so training
+and inference see identical inputs. Disc slices (label None) carry no target
+and are left out.
 """
 
 from __future__ import annotations
@@ -169,10 +171,6 @@ class SliceDataset(Dataset[tuple[Tensor, Tensor]]):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             hu = augment_hu(hu, self.augment, rng)
         return hu_to_input(hu, self.input_size), self.masks[index]
-
-    def subset(self, records: Sequence[SliceRecord], *, augment: Augment | None) -> SliceDataset:
-        """Another dataset over the same reader (e.g. a split, without augmentation)."""
-        return SliceDataset(records, self.read_hu, self.input_size, augment=augment, seed=self.seed)
 
 
 # --- Exported datasets (manifest + DICOM) ------------------------------------------------
