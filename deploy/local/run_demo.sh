@@ -53,8 +53,11 @@ if [ ! -f var/demo_dicom/manifest.jsonl ]; then
   $PY -m ml_worker.synthetic --phantom --out var/demo_dicom --patients 4 --fov mixed \
     --centres NVH,RMC --rows 256 --slice-thickness 2.5 --seed 7
 fi
-$PY manage.py ingest_dicom var/demo_dicom/NVH --project sarcopenia-l3 --user investigator_nvh
-$PY manage.py ingest_dicom var/demo_dicom/RMC --project sarcopenia-l3 --user investigator_rmc
+# (only the DICOM files: the phantom folders also hold its ground-truth masks)
+$PY manage.py ingest_dicom $(find var/demo_dicom/NVH -name '*.dcm') \
+  --project sarcopenia-l3 --user investigator_nvh
+$PY manage.py ingest_dicom $(find var/demo_dicom/RMC -name '*.dcm') \
+  --project sarcopenia-l3 --user investigator_rmc
 
 # A small level classifier trained on phantoms (a few minutes on CPU), once.
 export MODEL_REGISTRY_DIR=$PWD/var/models
