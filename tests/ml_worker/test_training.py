@@ -421,6 +421,7 @@ def test_demo_preset_trains_on_streamed_phantoms_and_registers(tmp_path: Path) -
         ]  # fmt: skip
     )
     assert args.arch == "tiny" and args.phantom_stream and args.epochs == 1
+    assert not args.augment and train.parse_args(["--preset", "demo", "--augment"]).augment
     metrics = train.main(args)
     record = registry.resolve(tmp_path / "models", "spine-levels")
     assert record.version == metrics["registered"]["version"] == "1"
