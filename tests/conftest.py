@@ -15,6 +15,8 @@ from tests import factories
 pytest_plugins = ["tests.fixtures.orthanc"]
 
 ROLES = [str(r) for r in Role]
+# Columns of every permission matrix: each role, a non-member of hospital A, anonymous.
+PRINCIPALS = [*ROLES, "outsider", "anonymous"]
 
 
 @pytest.fixture(autouse=True)

@@ -30,19 +30,9 @@ from audit.models import AuditAction, AuditEvent
 from imaging.dicomweb import image_store as store_client
 from ml_worker.synthetic import make_ct_volume, make_patient, write_ct_series
 from tests import factories
-from tests.conftest import World
+from tests.conftest import PRINCIPALS, World
 from tests.fixtures.orthanc import load_runner
 
-PRINCIPALS = [
-    "project_admin",
-    "investigator",
-    "labeler",
-    "reviewer",
-    "analyst",
-    "viewer",
-    "outsider",
-    "anonymous",
-]
 FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"'
 INSTANCE_ACCEPT = 'multipart/related; type="application/dicom"'
 STUDY = "/dicomweb/studies/{study}"

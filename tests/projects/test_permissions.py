@@ -12,18 +12,7 @@ import pytest
 
 from audit.models import AuditAction
 from audit.services import audit_record
-from tests.conftest import World, client_for
-
-PRINCIPALS = [
-    "project_admin",
-    "investigator",
-    "labeler",
-    "reviewer",
-    "analyst",
-    "viewer",
-    "outsider",
-    "anonymous",
-]
+from tests.conftest import PRINCIPALS, World, client_for
 
 
 def _upload_body(w: World) -> dict[str, Any]:
@@ -205,8 +194,20 @@ MATRIX = [
         "200 404 404 403 403 404 404 401",
     ),
     ("job-delete", "delete", "/api/v1/jobs/{job_own}/", None, "405 405 405 405 405 405 405 401"),
-    ("levels-get-own-inst", "get", "/api/v1/series-levels/{levels_own}/", None, "200 200 200 200 200 200 404 401"),
-    ("levels-get-other-inst", "get", "/api/v1/series-levels/{levels_other}/", None, "200 404 404 200 200 404 404 401"),
+    (
+        "levels-get-own-inst",
+        "get",
+        "/api/v1/series-levels/{levels_own}/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "levels-get-other-inst",
+        "get",
+        "/api/v1/series-levels/{levels_other}/",
+        None,
+        "200 404 404 200 200 404 404 401",
+    ),
     ("levels-list", "get", "/api/v1/series-levels/", None, "200 200 200 200 200 200 200 401"),
     ("audit-list", "get", "/api/v1/audit-events/", None, "200 200 200 200 200 200 200 401"),
     ("audit-create", "post", "/api/v1/audit-events/", None, "405 405 405 405 405 405 405 401"),
