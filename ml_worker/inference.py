@@ -18,7 +18,9 @@ Worker result schema (`SeriesPrediction.to_json`, schema "ml_worker.series_predi
         "class_index": [k, ...],                     # the class each map explains
         "data": ["<base64 of h*w bytes, row-major>", ...]   # one per slice, 0..255
       },
-      "model": {"arch": ..., "input_size": ..., "num_classes": ..., "dropout": ...},
+      "disc_probs": null | [q, ...],     # P(slice cuts a disc), models with a disc output
+      "model": {"arch": ..., "input_size": ..., "num_classes": ..., "dropout": ...,
+                "disc_output": bool},
       "device": "cuda" | "cpu", "batch_size": B,
       "timings_s": {"fetch": ..., "preprocess": ..., "wait": ..., "forward": ...,
                     "cam": ..., "total": ..., "batches": n}
@@ -83,6 +85,9 @@ class SeriesPrediction:
     model: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     batch_size: int = 0
+    # [N] P(the slice cuts a disc) when the model has a disc output; `probs` are then the
+    # level probabilities given that it does not (softmax over the level logits alone).
+    disc_probs: np.ndarray | None = None
 
     def to_json(self, *, decimals: int = 4) -> dict[str, Any]:
         """The worker's compact, JSON-serialisable result (schema in the module docstring)."""
@@ -93,6 +98,9 @@ class SeriesPrediction:
             "probs": np.round(self.probs.astype(np.float64), decimals).tolist(),
             "predicted": self.probs.argmax(axis=1).tolist() if len(self.probs) else [],
             "cams": _cams_to_json(self.cams, self.cam_classes),
+            "disc_probs": None
+            if self.disc_probs is None
+            else np.round(self.disc_probs.astype(np.float64), decimals).tolist(),
             "model": self.model,
             "device": self.device,
             "batch_size": self.batch_size,
@@ -109,7 +117,11 @@ class SeriesPrediction:
         timings = StageTimings(
             t["fetch"], t["preprocess"], t["wait"], t["forward"], t["cam"], t["total"], t["batches"]
         )
-        return cls(probs, cams, classes, timings, data["model"], data["device"], data["batch_size"])
+        disc = data.get("disc_probs")
+        return cls(
+            probs, cams, classes, timings, data["model"], data["device"], data["batch_size"],
+            None if disc is None else np.asarray(disc, dtype=np.float32),
+        )  # fmt: skip
 
 
 def _cams_to_json(cams: np.ndarray | None, classes: np.ndarray | None) -> dict[str, Any] | None:
@@ -254,6 +266,7 @@ def predict_series(
     probs: list[np.ndarray] = []
     cams: list[np.ndarray] = []
     classes: list[np.ndarray] = []
+    discs: list[np.ndarray] = []
     prefetcher = _Prefetcher(
         slices,
         size=model.config.input_size,
@@ -267,10 +280,12 @@ def predict_series(
         for batch in prefetcher:
             wanted = _batch_classes(cam_classes, offset, len(batch))
             offset += len(batch)
-            p, c, k = _run_batch(
+            p, d, c, k = _run_batch(
                 model, batch, device, cam_size if with_cams else None, wanted, timings
             )
             probs.append(p)
+            if d is not None:
+                discs.append(d)
             if c is not None and k is not None:
                 cams.append(c)
                 classes.append(k)
@@ -284,6 +299,7 @@ def predict_series(
         model=model.config.to_dict(),
         device=device.type,
         batch_size=batch_size,
+        disc_probs=_concat_or_empty(discs, (0,), np.float32) if model.config.disc_output else None,
     )
 
 
@@ -294,25 +310,29 @@ def _run_batch(
     cam_size: tuple[int, int] | None,
     wanted: torch.Tensor | None,
     timings: StageTimings,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """One batch: probabilities, and uint8 CAMs when `cam_size` is given."""
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """One batch: level probabilities, disc probabilities (models with a disc output),
+    and uint8 CAMs when `cam_size` is given."""
     x = batch.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     with inference_context(device):
         started = perf_counter()
         activations = model.features(x)
         logits = model.logits(activations).float()
-        probs = torch.softmax(logits, dim=1)
+        levels = logits[:, : model.config.num_classes]
+        probs = torch.softmax(levels, dim=1)
+        disc = torch.softmax(logits, dim=1)[:, -1] if model.config.disc_output else None
         _synchronize(device)
         timings.forward_s += perf_counter() - started
         timings.batches += 1
+        disc_np = None if disc is None else disc.cpu().numpy()
         if cam_size is None:
-            return probs.cpu().numpy(), None, None
+            return probs.cpu().numpy(), disc_np, None, None
         started = perf_counter()
-        index = logits.argmax(dim=1) if wanted is None else wanted.to(device)
+        index = levels.argmax(dim=1) if wanted is None else wanted.to(device)
         maps = (model.cams(activations, index, cam_size) * 255.0).round_().to(torch.uint8)
         _synchronize(device)
         timings.cam_s += perf_counter() - started
-    return probs.cpu().numpy(), maps.cpu().numpy(), index.cpu().numpy().astype(np.int64)
+    return (probs.cpu().numpy(), disc_np, maps.cpu().numpy(), index.cpu().numpy().astype(np.int64))
 
 
 def _batch_classes(

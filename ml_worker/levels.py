@@ -27,6 +27,10 @@ TRANSITIONAL: dict[str, frozenset[int]] = {
     "L6": frozenset({INDEX["L5"], INDEX["Sacral"]}),
 }
 
+# A classifier may have one output beyond the 19 levels: "this slice cuts a disc". Discs
+# are the boundaries between vertebrae, which the sequence decoder counts levels by.
+DISC_INDEX = NUM_CLASSES
+
 # Levels reported in the body-composition literature; L3 is the default.
 SARCOPENIA_LEVELS: tuple[str, ...] = ("L3", "T4", "T7", "T8", "T10", "T12")
 

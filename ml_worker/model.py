@@ -42,6 +42,12 @@ class ModelConfig:
     input_size: int = 512
     num_classes: int = NUM_CLASSES
     dropout: float = 0.2
+    # One more output after the levels: the slice cuts an intervertebral disc.
+    disc_output: bool = False
+
+    @property
+    def outputs(self) -> int:
+        return self.num_classes + int(self.disc_output)
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -59,7 +65,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        return cls(**{k: data[k] for k in ("arch", "input_size", "num_classes", "dropout")})
+        fields = {k: data[k] for k in ("arch", "input_size", "num_classes", "dropout")}
+        return cls(**fields, disc_output=bool(data.get("disc_output", False)))
 
 
 class LevelOutput(NamedTuple):
@@ -134,7 +141,8 @@ class LevelClassifier(nn.Module):
         logits = self.logits(activations)
         if not with_cams:
             return logits
-        index = logits.argmax(dim=1) if class_index is None else class_index.to(logits.device)
+        levels = logits[:, : self.config.num_classes]  # a CAM explains a level, not "disc"
+        index = levels.argmax(dim=1) if class_index is None else class_index.to(logits.device)
         return LevelOutput(logits, self.cams(activations, index, cam_size), index)
 
 
@@ -155,7 +163,7 @@ def _tiny_net(config: ModelConfig) -> tv_effnet.EfficientNet:
         setting,
         config.dropout,
         stochastic_depth_prob=0.1,
-        num_classes=config.num_classes,
+        num_classes=config.outputs,
         norm_layer=partial(nn.BatchNorm2d, eps=1e-3),
         last_channel=256,
     )
@@ -170,7 +178,7 @@ def build_model(
         net = _tiny_net(config)
     else:
         factory = getattr(tv_effnet, config.arch)
-        net = factory(weights=None, num_classes=config.num_classes, dropout=config.dropout)
+        net = factory(weights=None, num_classes=config.outputs, dropout=config.dropout)
     if imagenet_weights_path is not None:
         load_backbone_weights(net, imagenet_weights_path)
     return LevelClassifier(net, config)

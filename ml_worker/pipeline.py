@@ -82,8 +82,9 @@ def classify_series(
     _report(progress, 0.8, f"classified {len(series.headers)} slices")
     order, positions = body_axis_order(series.headers)
     probs = prediction.probs[order]
+    discs = None if prediction.disc_probs is None else prediction.disc_probs[order]
     mark = perf_counter()
-    decoding = decode_series(probs, positions)
+    decoding = decode_series(probs, positions, disc_probs=discs)
     timings["decode"] = perf_counter() - mark
     headers = [series.headers[i] for i in order]
     mark = perf_counter()
@@ -101,6 +102,7 @@ def classify_series(
             "levels": decoding.level_names,
             "confidence": [round(float(c), 4) for c in decoding.confidence],
             "probabilities": np.round(probs.astype(np.float64), 4).tolist(),
+            "disc_probability": None if discs is None else np.round(discs, 4).tolist(),
         },
         "ranges": [r.to_dict() for r in decoding.ranges],
         "flags": [f.to_dict() for f in decoding.flags],

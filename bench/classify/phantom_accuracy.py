@@ -66,6 +66,33 @@ class Tally:
         return self.correct / np.maximum(self.slices, 1)
 
 
+class FlagTally:
+    """Transitional-anatomy flags: raised on the transitional cases, and false alarms on
+    the normal ones (a lumbosacral flag counts for an L6 case: both name the junction)."""
+
+    EXPECTED = {"T13": {"transitional_T13"}, "L6": {"transitional_L6", "transitional_lumbosacral"}}
+    ANY = {"transitional_T13", "transitional_L6", "transitional_lumbosacral"}
+
+    def __init__(self) -> None:
+        self.found = {"T13": [0, 0], "L6": [0, 0]}
+        self.false_alarms = [0, 0]
+
+    def add(self, transitional: str | None, codes: set[str]) -> None:
+        if transitional is None:
+            self.false_alarms[0] += int(bool(codes & self.ANY))
+            self.false_alarms[1] += 1
+        else:
+            self.found[transitional][0] += int(bool(codes & self.EXPECTED[transitional]))
+            self.found[transitional][1] += 1
+
+    def print(self) -> None:
+        found = ", ".join(f"{k} flagged {a}/{n}" for k, (a, n) in self.found.items())
+        print(
+            f"transitional flags: {found}; "
+            f"false alarms on normal cases {self.false_alarms[0]}/{self.false_alarms[1]}"
+        )
+
+
 def print_table(argmax: Tally, decoded: Tally) -> None:
     print(
         f"{'class':<9}{'slices':>7}  {'argmax correct (wrong)':>24}{'acc':>8}  "
@@ -89,9 +116,11 @@ def main(args: argparse.Namespace) -> None:
     record = registry.resolve(args.registry, args.model_name, args.version)
     model = registry.load(args.registry, record, device).model
     argmax, decoded = Tally(), Tally()
+    flags = FlagTally()
     started = time.perf_counter()
     for i in range(args.cases):
-        transitional = ("T13", "L6")[i % 2] if i % args.transitional_every == 1 else None
+        every = args.transitional_every
+        transitional = ("T13", "L6")[(i // every) % 2] if i % every == 1 else None
         case = make_phantom(
             TEST_SEED_BASE + i,
             fov=FOVS[i % len(FOVS)],
@@ -100,9 +129,14 @@ def main(args: argparse.Namespace) -> None:
             slice_thickness_mm=args.slice_thickness,
             transitional=transitional,
         )
-        probs = predict_series(model, list(case.volume.hu), device=device, with_cams=False).probs
+        prediction = predict_series(model, list(case.volume.hu), device=device, with_cams=False)
+        probs = prediction.probs
         argmax.add(argmax_levels(probs), case.levels)
-        decoded.add(decode_series(probs, case.volume.slice_positions_mm).levels, case.levels)
+        decoding = decode_series(
+            probs, case.volume.slice_positions_mm, disc_probs=prediction.disc_probs
+        )
+        decoded.add(decoding.levels, case.levels)
+        flags.add(transitional, decoding.flag_codes)
     elapsed = time.perf_counter() - started
     print(
         f"model {record.name} v{record.version} ({record.config['arch']}, "
@@ -119,6 +153,7 @@ def main(args: argparse.Namespace) -> None:
         f"decoded/argmax accuracy ratio: {decoded.overall() / max(argmax.overall(), 1e-9):.4f}; "
         f"weakest class after decoding: {worst} {decoded.per_class().min():.4f}"
     )
+    flags.print()
     print(f"targets (overall >= 0.99, every class >= 0.97): {'met' if ok else 'NOT met'}")
 
 

@@ -114,11 +114,17 @@ def _capped_sf(lengths: np.ndarray, typical: float, sigma: float, max_mm: float)
 
 
 def sweep(
-    loglik: np.ndarray, durations: list[LevelDurations | None], step: np.ndarray, *, maximise: bool
+    loglik: np.ndarray,
+    durations: list[LevelDurations | None],
+    step: np.ndarray,
+    *,
+    maximise: bool,
+    boundary: np.ndarray | None = None,
 ) -> Sweep:
     """Forward recursion. `step[g]` is the log score of advancing g levels at once (g ≥ 1,
     up to len(step) - 1); the first level only starts at slice 0 and the last only ends
-    at slice N-1, since nothing precedes or follows them."""
+    at slice N-1, since nothing precedes or follows them. `boundary[g]` [N-1], when given,
+    scores a level change between slices g and g+1 (disc evidence)."""
     n, k_total = loglik.shape
     cum = np.vstack([np.zeros(k_total), np.cumsum(loglik, axis=0)])  # cum[i] = rows < i
     entry = np.full((k_total, n), NEG_INF)
@@ -128,6 +134,8 @@ def sweep(
         entry[k, 0] = 0.0  # a series may start at any level
         if k > 0 and n > 1:
             entry[k, 1:] = _reduce(_entry_candidates(ended, step, k), axis=0, maximise=maximise)
+            if boundary is not None:
+                entry[k, 1:] += boundary
         # Everything before a segment starting at a, minus the evidence up to a: adding the
         # evidence up to t then scores the segment [a, t] without a 2-D cumulative sum.
         before[k] = entry[k] - cum[:-1, k]

@@ -26,6 +26,11 @@ class DecoderConfig:
     length_sigma: float = 0.22
     # Longest range considered, × typical; above 2 so a doubled (transitional) level fits.
     max_length_factor: float = 2.3
+    # Disc evidence (models with a disc output): a level change between two slices scores
+    # weight × logit(P(either cuts a disc)), clipped to [floor, 1 - floor], so levels change
+    # at discs and a vertebra is not split or merged against what the image shows.
+    boundary_weight: float = 2.0
+    boundary_floor: float = 0.01
     # Nats by which the reversed reading must beat the given one to call the series reversed.
     reversal_margin: float = 2.0
     gap_factor: float = 1.5
@@ -37,17 +42,30 @@ def decode_series(
     positions_mm: ArrayLike,
     class_priors: ArrayLike | None = None,
     config: DecoderConfig | None = None,
+    disc_probs: ArrayLike | None = None,
 ) -> SeriesDecoding:
     """Decode per-slice probabilities [N, 19] of slices in series order (the most superior
     expected first) at `positions_mm` [N]. `class_priors` (e.g. training class counts)
-    turn posteriors into scaled likelihoods."""
+    turn posteriors into scaled likelihoods; `disc_probs` [N] (P(the slice cuts a disc))
+    place level changes at discs."""
     cfg = config or DecoderConfig()
     p = _checked_probs(probs)
     geo = series_geometry(np.asarray(positions_mm, dtype=np.float64), cfg.gap_factor)
     if geo.axis.size != p.shape[0]:
         raise ValueError(f"{p.shape[0]} slices of probabilities but {geo.axis.size} positions")
     loglik = emission_loglik(p, class_priors, cfg)
-    return _decode(p, loglik, np.asarray(positions_mm, dtype=np.float64), geo, cfg)
+    boundary = None if disc_probs is None else boundary_scores(disc_probs, p.shape[0], cfg)
+    return _decode(p, loglik, np.asarray(positions_mm, dtype=np.float64), geo, cfg, boundary)
+
+
+def boundary_scores(disc_probs: ArrayLike, n: int, cfg: DecoderConfig) -> np.ndarray:
+    """[N-1] log-odds that the level changes between slices g and g+1: it does where
+    either slice cuts a disc (a level runs to the middle of the disc below it)."""
+    d = np.asarray(disc_probs, dtype=np.float64)
+    if d.shape != (n,) or not np.all(np.isfinite(d)) or np.any((d < 0) | (d > 1)):
+        raise ValueError(f"disc_probs must be {n} probabilities")
+    q = np.clip(np.maximum(d[:-1], d[1:]), cfg.boundary_floor, 1.0 - cfg.boundary_floor)
+    return cfg.boundary_weight * (np.log(q) - np.log1p(-q))
 
 
 def emission_loglik(
@@ -85,21 +103,28 @@ def _step(cfg: DecoderConfig) -> np.ndarray:
 
 
 def _decode(
-    p: np.ndarray, loglik: np.ndarray, pos: np.ndarray, geo: Geometry, cfg: DecoderConfig
+    p: np.ndarray,
+    loglik: np.ndarray,
+    pos: np.ndarray,
+    geo: Geometry,
+    cfg: DecoderConfig,
+    boundary: np.ndarray | None,
 ) -> SeriesDecoding:
     step = _step(cfg)
     axis_back = geo.axis[-1] - geo.axis[::-1]
     durs = _durations(geo.axis, geo.spacing, cfg)
     durs_back = _durations(axis_back, geo.spacing, cfg)
     # Decode both ways; the reading that fits the monotone model better is the series' order.
-    as_given = sweep(loglik, durs, step, maximise=True)
-    flipped = sweep(loglik[::-1], durs_back, step, maximise=True)
+    back = None if boundary is None else boundary[::-1]
+    as_given = sweep(loglik, durs, step, maximise=True, boundary=boundary)
+    flipped = sweep(loglik[::-1], durs_back, step, maximise=True, boundary=back)
     rev = flipped.score > as_given.score + cfg.reversal_margin
     o = slice(None, None, -1) if rev else slice(None)
     ll, best = loglik[o], (flipped if rev else as_given)
     fwd_durs, back_durs = (durs_back, durs) if rev else (durs, durs_back)
-    fwd = sweep(ll, fwd_durs, step, maximise=False)
-    bwd = sweep(ll[::-1, ::-1], back_durs[::-1], step, maximise=False)
+    b_fwd, b_bwd = (back, boundary) if rev else (boundary, back)
+    fwd = sweep(ll, fwd_durs, step, maximise=False, boundary=b_fwd)
+    bwd = sweep(ll[::-1, ::-1], back_durs[::-1], step, maximise=False, boundary=b_bwd)
     ev = Evidence(
         backtrack(best, fwd_durs, step),
         marginals(fwd, bwd),

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ml_worker.levels import FINE_LEVELS, NUM_CLASSES, SCHEMES
+from ml_worker.levels import DISC_INDEX, FINE_LEVELS, NUM_CLASSES, SCHEMES
 from ml_worker.preprocess import (
     AIR_HU,
     dataset_to_hu,
@@ -356,12 +356,16 @@ class PhantomStream(Dataset[tuple[Tensor, Tensor]]):
         *,
         augment: Augment | None = None,
         slices_per_patient: int = 8,
+        disc_output: bool = False,
     ) -> None:
         from ml_worker.synthetic.phantom_dataset import PhantomSliceDataset
 
+        # With a disc output, disc slices train it (their truth is exact in a phantom).
         self.source = PhantomSliceDataset(
-            seed, 10**12, rows=input_size, slices_per_patient=slices_per_patient, balanced=True
-        )
+            seed, 10**12, rows=input_size, slices_per_patient=slices_per_patient, balanced=True,
+            include_discs=disc_output,
+        )  # fmt: skip
+        self.disc_output = disc_output
         self.seed = seed
         self.samples_per_epoch = samples_per_epoch
         self.input_size = input_size
@@ -379,8 +383,8 @@ class PhantomStream(Dataset[tuple[Tensor, Tensor]]):
         hu = item.hu.astype(np.float32)
         if self.augment is not None:
             hu = augment_hu(hu, self.augment, np.random.default_rng([self.seed, self.epoch, index]))
-        mask = SCHEMES["fine"].allowed(item.label) if item.label else frozenset()
-        target = torch.zeros(NUM_CLASSES, dtype=torch.bool)
+        mask = SCHEMES["fine"].allowed(item.label) if item.label else {DISC_INDEX}
+        target = torch.zeros(NUM_CLASSES + int(self.disc_output), dtype=torch.bool)
         target[sorted(mask)] = True
         return hu_to_input(hu, self.input_size), target
 
@@ -391,7 +395,8 @@ class PhantomStream(Dataset[tuple[Tensor, Tensor]]):
             "seed": self.seed,
             "slices_per_epoch": self.samples_per_epoch,
             "patients_per_epoch": -(-self.samples_per_epoch // per_patient),
-            "sampling": "level uniform per slice (balanced); discs excluded",
+            "sampling": "level uniform per slice (balanced); "
+            + ("discs train the disc output" if self.disc_output else "discs excluded"),
             "transitional_fraction": self.source.transitional_fraction,
         }
 

@@ -75,7 +75,8 @@ def predict(
     with inference_context(device):
         for x, mask in loader:
             x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
-            outputs.append(model(x).float().cpu())
+            # Level logits only: a disc output, if any, is not a level a label can name.
+            outputs.append(model(x).float().cpu()[:, :NUM_CLASSES])
             masks.append(mask)
     model.train(was_training)
     if not outputs:

@@ -90,6 +90,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 2e-3,
         "lr_schedule": "cosine",
         "augment": False,
+        "disc_output": True,
         "val_fraction": 0.5,
         "test_fraction": 0.5,
         "threads": 1,  # two spinning OpenMP threads on two shared cores run slower than one
@@ -128,8 +129,9 @@ def load_data(args: argparse.Namespace, input_size: int) -> Data:
         test_share = args.test_fraction / (args.val_fraction + args.test_fraction)
         val, test = split_by_case(records, [test_share], args.seed) if test_share else (records, [])
         train: SliceDataset | PhantomStream = PhantomStream(
-            args.seed + 1, args.samples_per_epoch or 3000, input_size, augment=augment
-        )
+            args.seed + 1, args.samples_per_epoch or 3000, input_size, augment=augment,
+            disc_output=args.disc_output,
+        )  # fmt: skip
         summary = {"train": train.summary()}
     else:
         fractions = [args.val_fraction, args.test_fraction]
@@ -312,6 +314,11 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="with phantom:N, train on slices rendered on demand from new patients; "
         "the N series cases are split between validation and test",
     )  # fmt: skip
+    parser.add_argument(
+        "--disc-output", action=argparse.BooleanOptionalAction, default=False,
+        help="one more output, 'the slice cuts a disc', which the sequence decoder counts "
+        "vertebrae by; trained on phantom streams only (their disc slices are exact)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -335,6 +342,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} is required (or a --preset that sets it)")
     if args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    if args.disc_output and not (args.phantom_stream and args.data.startswith("phantom:")):
+        parser.error("--disc-output trains on a phantom stream only (--phantom-stream phantom:N)")
     if args.val_fraction <= 0 or args.test_fraction < 0:
         parser.error("--val-fraction must be positive and --test-fraction not negative")
     return args
@@ -348,7 +357,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device) if args.device else select_device()
     torch.manual_seed(args.seed)
     config = ModelConfig.for_arch(
-        args.arch, **({"input_size": args.input_size} if args.input_size else {})
+        args.arch,
+        disc_output=args.disc_output,
+        **({"input_size": args.input_size} if args.input_size else {}),
     )
     data = load_data(args, config.input_size)
     log(_describe_data(data))

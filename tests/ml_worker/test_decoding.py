@@ -89,8 +89,10 @@ def _body_slices(s: SyntheticSeries, level: str) -> tuple[int, int]:
 # --- the sequence model itself -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("even", [True, False])
-def test_semi_markov_recursions_match_brute_force_enumeration(even: bool) -> None:
+@pytest.mark.parametrize(("even", "with_boundary"), [(True, False), (False, False), (True, True)])
+def test_semi_markov_recursions_match_brute_force_enumeration(
+    even: bool, with_boundary: bool
+) -> None:
     # Four levels, seven slices: every monotone path enumerated and scored directly.
     rng = np.random.default_rng(1)
     k_total, n, sigma = 4, 7, 0.3
@@ -103,6 +105,8 @@ def test_semi_markov_recursions_match_brute_force_enumeration(even: bool) -> Non
     )
     step = np.array([0.0, 0.0, -2.0, -4.0])
     loglik = np.log(rng.dirichlet(np.ones(k_total), n))
+    # Disc evidence: a score per gap between slices, added where the level changes.
+    boundary = rng.normal(0.0, 2.0, n - 1) if with_boundary else None
 
     def seg(k: int, a: int, t: int) -> float:
         length = np.array([pos[t] - pos[a] + spacing])
@@ -125,6 +129,8 @@ def test_semi_markov_recursions_match_brute_force_enumeration(even: bool) -> Non
         segs = [(path[a], a, b - 1) for a, b in itertools.pairwise(cuts)]
         score = loglik[np.arange(n), path].sum() + sum(seg(*x) for x in segs)
         score += sum(step[q[0] - p[0]] for p, q in itertools.pairwise(segs))
+        if boundary is not None:
+            score += sum(boundary[a - 1] for _, a, _ in segs[1:])
         paths.append(path)
         scores.append(score)
     scores_arr = np.array(scores)
@@ -133,9 +139,10 @@ def test_semi_markov_recursions_match_brute_force_enumeration(even: bool) -> Non
     for path, w in zip(paths, np.exp(scores_arr - z), strict=True):
         want[np.arange(n), path] += w
 
-    best = sweep(loglik, durs, step, maximise=True)
-    fwd = sweep(loglik, durs, step, maximise=False)
-    bwd = sweep(loglik[::-1, ::-1], durs_back[::-1], step, maximise=False)
+    back = None if boundary is None else boundary[::-1]
+    best = sweep(loglik, durs, step, maximise=True, boundary=boundary)
+    fwd = sweep(loglik, durs, step, maximise=False, boundary=boundary)
+    bwd = sweep(loglik[::-1, ::-1], durs_back[::-1], step, maximise=False, boundary=back)
     assert best.score == pytest.approx(scores_arr.max(), abs=1e-5)
     assert list(backtrack(best, durs, step)) == list(paths[int(np.argmax(scores_arr))])
     assert fwd.score == pytest.approx(z, abs=1e-5) and bwd.score == pytest.approx(z, abs=1e-5)
@@ -143,6 +150,42 @@ def test_semi_markov_recursions_match_brute_force_enumeration(even: bool) -> Non
 
 
 # --- ranges, boundaries and accuracy ---------------------------------------------------------
+
+
+def _disc_probs(s: SyntheticSeries, sharpness: float = 0.97) -> np.ndarray:
+    """What a disc output says: high on the slices between two vertebral bodies."""
+    return np.array([sharpness if t is None else 1.0 - sharpness for t in s.truth])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_disc_evidence_keeps_a_misread_vertebra_in_its_place(reverse: bool) -> None:
+    # Every T4 slice confidently read as T5 (the whole vertebra looks one level lower):
+    # from level evidence alone the decoder skips T4 and makes T5 two vertebrae long;
+    # the discs on either side of T4 say there is a vertebra there, so it stays T4.
+    s = _series(7, noise=Noise(jitter=0.3, confusions=(("T4", "T5", 1.0),)))
+    s = s.reversed() if reverse else s
+    t4 = [i for i, t in enumerate(s.truth) if t == INDEX["T4"]]
+    without = _decode(s)
+    with_discs = _decode(s, disc_probs=_disc_probs(s))
+    assert np.mean(without.levels[t4] == INDEX["T4"]) < 0.5
+    assert np.all(with_discs.levels[t4] == INDEX["T4"])
+    assert with_discs.reversed is reverse
+    _assert_contiguous_and_ordered(with_discs)
+    assert _accuracies(s, with_discs)[1] > _accuracies(s, without)[1]
+
+
+def test_uninformative_disc_evidence_changes_nothing() -> None:
+    s = _series(3, noise=REALISTIC)
+    flat = _decode(s, disc_probs=np.full(len(s.truth), 0.5))
+    assert np.array_equal(flat.levels, _decode(s).levels)
+
+
+@pytest.mark.parametrize("bad", [np.full(5, 0.5), np.full(400, 1.5), np.full(400, np.nan)])
+def test_bad_disc_probabilities_are_refused(bad: np.ndarray) -> None:
+    s = _series(0, first="T1", last="L5")
+    disc = np.resize(bad, len(s.truth)) if bad.size == 400 else bad
+    with pytest.raises(ValueError, match="disc_probs"):
+        _decode(s, disc_probs=disc)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -140,3 +140,28 @@ def test_prefetching_overlaps_a_slow_producer_with_the_forward_pass(volume: CTVo
     hideable = (N_SLOW - BATCH) * PRODUCE_S
     assert t.total_s < serial - 0.5 * hideable
     assert t.wait_s < t.fetch_s - 0.5 * hideable
+
+
+def test_a_disc_output_gives_disc_probabilities_and_level_probabilities_without_it(
+    volume: CTVolume,
+) -> None:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(arch="tiny", input_size=INPUT, disc_output=True))
+    result = predict_series(model, list(volume.hu), batch_size=4, device=CPU, with_cams=False)
+    x = torch.stack([hu_to_input(hu, INPUT) for hu in volume.hu])
+    with torch.inference_mode():
+        full = torch.softmax(model.eval()(x), dim=1).numpy()
+    assert result.probs.shape == (N_SLICES, NUM_CLASSES)
+    assert result.disc_probs is not None and result.disc_probs.shape == (N_SLICES,)
+    np.testing.assert_allclose(result.disc_probs, full[:, -1], atol=1e-5)
+    # P(level | not a disc): the level columns renormalised.
+    levels = full[:, :-1] / full[:, :-1].sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(result.probs, levels, atol=1e-5)
+    back = SeriesPrediction.from_json(result.to_json())
+    assert back.disc_probs is not None
+    np.testing.assert_allclose(back.disc_probs, result.disc_probs, atol=1e-4)
+
+
+def test_a_model_without_disc_output_reports_none(model: LevelClassifier, volume: CTVolume) -> None:
+    result = predict_series(model, list(volume.hu), device=CPU, with_cams=False)
+    assert result.disc_probs is None and result.to_json()["disc_probs"] is None

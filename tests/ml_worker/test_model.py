@@ -115,3 +115,18 @@ def test_cpu_inference_is_fp32_under_inference_mode_and_channels_last() -> None:
         assert torch.is_inference_mode_enabled()
         logits = model(torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last))
     assert logits.dtype == torch.float32
+
+
+def test_a_disc_output_adds_one_logit_that_cams_never_explain() -> None:
+    config = ModelConfig(arch="tiny", input_size=64, disc_output=True)
+    assert config.outputs == NUM_CLASSES + 1
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    old = {k: v for k, v in config.to_dict().items() if k != "disc_output"}
+    assert ModelConfig.from_dict(old).disc_output is False  # models saved before the option
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    with torch.no_grad():
+        model.head.bias[NUM_CLASSES] = 100.0  # every slice a disc
+        out = model(torch.rand(2, 3, 64, 64), with_cams=True)
+    assert out.logits.shape == (2, NUM_CLASSES + 1)
+    assert out.class_index.tolist() == out.logits[:, :NUM_CLASSES].argmax(1).tolist()

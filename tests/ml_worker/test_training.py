@@ -19,7 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from ml_worker import registry
-from ml_worker.levels import INDEX, LUMBAR, NUM_CLASSES
+from ml_worker.levels import DISC_INDEX, INDEX, LUMBAR, NUM_CLASSES
 from ml_worker.model import ModelConfig, build_model, load_checkpoint
 from ml_worker.preprocess import dataset_to_input
 from ml_worker.synthetic import make_ct_volume, make_patient, write_ct_series
@@ -430,3 +430,15 @@ def test_demo_preset_trains_on_streamed_phantoms_and_registers(tmp_path: Path) -
     assert "test_accuracy" in record.metrics and record.code_version == train.code_version()
     with pytest.raises(SystemExit):
         train.parse_args(["--out", "x"])  # no data
+
+
+def test_a_disc_output_stream_trains_discs_as_the_extra_class() -> None:
+    stream = PhantomStream(2, 200, 48, slices_per_patient=4, disc_output=True)
+    targets = [stream[i][1] for i in range(200)]
+    assert all(t.shape == (NUM_CLASSES + 1,) for t in targets)
+    discs = [t for t in targets if t[DISC_INDEX]]
+    assert discs and all(int(t.sum()) == 1 for t in discs)  # a disc is nothing but a disc
+    assert len(discs) < len(targets) // 3
+    assert "disc output" in stream.summary()["sampling"]
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "manifest.csv", "--out", "x", "--disc-output"])
