@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Institution
 from analysis.models import Job
+from annotations.models import LabelTrack
 from imaging.models import Series, Study
 from projects.models import Cohort, ProjectMembership, ResearchProject
 
@@ -99,3 +100,15 @@ class JobFactory(factory.django.DjangoModelFactory):
 
     project = factory.SubFactory(ProjectFactory)
     job_type = "worker_info"
+
+
+class LabelTrackFactory(factory.django.DjangoModelFactory):
+    """A labeler's track as it stands (no edit rows): for permission and agreement tests."""
+
+    class Meta:
+        model = LabelTrack
+
+    series = factory.SubFactory(SeriesFactory)
+    author = factory.SubFactory(UserFactory)
+    scheme = "fine"
+    labels = factory.LazyAttribute(lambda t: [None] * t.series.slice_count)

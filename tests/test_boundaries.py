@@ -22,7 +22,7 @@ def test_ml_worker_imports_no_django() -> None:
     code = (
         "import sys, ml_worker.tasks, ml_worker.synthetic;"
         "banned = ('django.conf', 'django.db', 'django.apps', 'config', 'projects', 'imaging',"
-        " 'analysis', 'audit', 'accounts', 'core');"
+        " 'analysis', 'annotations', 'audit', 'accounts', 'core');"
         "bad = [m for m in sys.modules if m.split('.')[0] in banned[3:] or m in banned[:3]"
         " or m.startswith(tuple(b + '.' for b in banned[:3]))];"
         "assert not bad, bad"
@@ -46,6 +46,7 @@ def test_ml_worker_source_never_mentions_platform_apps() -> None:
         "from projects",
         "from imaging",
         "from analysis",
+        "from annotations",
         "from audit",
         "from accounts",
     )

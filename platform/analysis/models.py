@@ -77,6 +77,9 @@ class SeriesLevels(models.Model):
     model_name = models.CharField(max_length=64)
     model_version = models.CharField(max_length=64)
     slice_sop_instance_uids = models.JSONField(default=list)
+    slice_positions_mm = models.JSONField(
+        default=list, blank=True, help_text="Body-axis position of each slice (patient z)"
+    )
     slice_levels = models.JSONField(default=list, help_text="Decoded level name per slice")
     slice_confidence = models.JSONField(default=list, help_text="Posterior of the decoded level")
     slice_probabilities = models.JSONField(

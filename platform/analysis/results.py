@@ -28,6 +28,7 @@ def series_levels_store(job: Job, result: dict[str, Any]) -> dict[str, Any]:
         model_name=result["model"]["name"],
         model_version=result["model"]["version"],
         slice_sop_instance_uids=slices["sop_instance_uids"],
+        slice_positions_mm=slices.get("positions_mm", []),
         slice_levels=slices["levels"],
         slice_confidence=slices["confidence"],
         slice_probabilities=slices["probabilities"],

@@ -77,3 +77,13 @@ def series_levels_list(*, user: Any) -> QuerySet[SeriesLevels]:
         institution_field="series__study__institution_id",
     )
     return SeriesLevels.objects.filter(visible).select_related("job", "series").defer("cams")
+
+
+def series_levels_latest(*, series_id: int) -> SeriesLevels | None:
+    """The newest successful classification of a series (CAM bytes not loaded)."""
+    return (
+        SeriesLevels.objects.filter(series_id=series_id, job__state=JobState.SUCCEEDED)
+        .defer("cams")
+        .order_by("-created_at", "-id")
+        .first()
+    )

@@ -19,6 +19,9 @@ class AuditAction(models.TextChoices):
     DATA_DOWNLOADED = "data_downloaded"
     JOB_STARTED = "job_started"
     JOB_CANCELLED = "job_cancelled"
+    LABELS_EDITED = "labels_edited"
+    LABELS_SUBMITTED = "labels_submitted"
+    LABELS_REVIEWED = "labels_reviewed"
     TOKEN_ISSUED = "token_issued"  # noqa: S105 (an action name)
 
 

@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import InstitutionViewSet, TokenView, me
 from analysis.api import JobViewSet, SeriesLevelsViewSet
+from analysis.cam_api import SeriesLevelsCamApi
 from audit.api import AuditEventViewSet
 from imaging.api import SeriesViewSet, StudyViewSet, UploadView
 from projects.api import CohortViewSet, MembershipViewSet, ProjectViewSet
@@ -22,5 +23,11 @@ urlpatterns = [
     path("me/", me, name="me"),
     path("auth/token/", TokenView.as_view(), name="api-token"),
     path("uploads/", UploadView.as_view(), name="upload"),
+    path(
+        "series-levels/<int:pk>/cam/<int:slice_index>.png",
+        SeriesLevelsCamApi.as_view(),
+        name="serieslevels-cam",
+    ),
+    path("", include("annotations.urls")),
     path("", include(router.urls)),
 ]

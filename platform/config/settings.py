@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "projects",
     "imaging",
     "analysis",
+    "annotations",
 ]
 
 MIDDLEWARE = [
@@ -120,7 +121,12 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# The browser viewer, built by Vite (frontend/, `make setup`) into frontend/dist/
+# and served under /static/viewer/ (Vite's `base`); the `vite_assets` template
+# tag reads dist/.vite/manifest.json for the hashed file names.
+VITE_DIST_DIR = Path(env_str("VITE_DIST_DIR", str(REPO_DIR / "frontend" / "dist")))
+VITE_STATIC_PREFIX = "viewer"
+STATICFILES_DIRS = [BASE_DIR / "static", (VITE_STATIC_PREFIX, VITE_DIST_DIR)]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -187,10 +193,13 @@ CELERY_RESULT_EXPIRES = 86400
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Security headers. Content-Security-Policy allows no inline script anywhere.
+# 'wasm-unsafe-eval' lets the viewer compile the DICOM codecs' WebAssembly
+# (JPEG 2000, JPEG-LS...) shipped as its own static files; it allows no
+# JavaScript eval. Decode workers are same-origin scripts (worker-src 'self').
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'"],
+        "script-src": ["'self'", "'wasm-unsafe-eval'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:", "blob:"],
         "worker-src": ["'self'", "blob:"],

@@ -103,6 +103,7 @@ def test_classification_result_is_stored_once(world: World) -> None:
     assert job.state == "succeeded" and job.result["series_levels"] == levels.pk
     assert "slices" not in job.result  # the job keeps a compact summary only
     assert levels.slice_levels[-1] == "L3" and levels.sr_sop_instance_uid == "2.25.99"
+    assert levels.slice_positions_mm == [0.0, -1.0, -2.0, -3.0, -4.0, -5.0]
     cams = np.frombuffer(zlib.decompress(bytes(levels.cams)), dtype=np.uint8)
     assert cams.reshape(levels.cam_shape)[5, 3, 3] == 5 * 16 + 15
 

@@ -6,12 +6,15 @@ Columns: project_admin investigator labeler reviewer analyst viewer outsider ano
 Default cross-institution roles: project_admin, reviewer, analyst. A forbidden
 action on a visible object is 403; an object the user may not see is 404."""
 
+import zlib
 from typing import Any
 
 import pytest
 
+from analysis.models import SeriesLevels
 from audit.models import AuditAction
 from audit.services import audit_record
+from tests import factories
 from tests.conftest import PRINCIPALS, World, client_for
 
 
@@ -22,9 +25,18 @@ def _upload_body(w: World) -> dict[str, Any]:
     return {"project": w.project.pk, "files": [SimpleUploadedFile("x.txt", b"not dicom")]}
 
 
+def _review_body(w: World, side: str) -> dict[str, Any]:
+    """A verify decision on a track of the series, written by a labeler of its hospital."""
+    author = w.users["labeler"] if side == "own" else w.objects["membership_b"].user
+    track = factories.LabelTrackFactory(series=w.objects[f"series_{side}"], author=author)
+    return {"decision": "verify", "track": track.pk}
+
+
 def _body(kind: str, w: World) -> dict[str, Any] | None:
     if kind == "upload":
         return _upload_body(w)
+    if kind.startswith("review_"):
+        return _review_body(w, kind.removeprefix("review_"))
     bodies = {
         "project_patch": {"description": "Updated protocol"},
         "project_new": {"name": "New", "slug": "new", "institutions": ["A"]},
@@ -32,6 +44,9 @@ def _body(kind: str, w: World) -> dict[str, Any] | None:
         "cohort_new": {"project": w.project.pk, "name": "Women", "criteria": {"sexes": ["F"]}},
         "cohort_patch": {"description": "Revised"},
         "job_new": {"project": w.project.pk, "job_type": "worker_info"},
+        "label_edit": {"base_revision": 0, "start": 0, "end": 1, "label": "L3"},
+        "label_undo": {"base_revision": 0},
+        "label_submit": {"comment": "done"},
     }
     return bodies.get(kind)
 
@@ -209,6 +224,119 @@ MATRIX = [
         "200 404 404 200 200 404 404 401",
     ),
     ("levels-list", "get", "/api/v1/series-levels/", None, "200 200 200 200 200 200 200 401"),
+    (
+        "labels-get-own-inst",
+        "get",
+        "/api/v1/series/{series_own}/labels/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "labels-get-other-inst",
+        "get",
+        "/api/v1/series/{series_other}/labels/",
+        None,
+        "200 404 404 200 200 404 404 401",
+    ),
+    (
+        "labels-edit-own-inst",
+        "post",
+        "/api/v1/series/{series_own}/labels/edits/",
+        "label_edit",
+        "403 403 200 403 403 403 404 401",
+    ),
+    (
+        "labels-edit-other-inst",
+        "post",
+        "/api/v1/series/{series_other}/labels/edits/",
+        "label_edit",
+        "403 404 404 403 403 404 404 401",
+    ),
+    (
+        "labels-edits-get",
+        "get",
+        "/api/v1/series/{series_own}/labels/edits/",
+        None,
+        "405 405 405 405 405 405 405 401",
+    ),
+    # The labeler may undo, but has no edit yet: 409.
+    (
+        "labels-undo-own-inst",
+        "post",
+        "/api/v1/series/{series_own}/labels/undo/",
+        "label_undo",
+        "403 403 409 403 403 403 404 401",
+    ),
+    (
+        "labels-undo-other-inst",
+        "post",
+        "/api/v1/series/{series_other}/labels/undo/",
+        "label_undo",
+        "403 404 404 403 403 404 404 401",
+    ),
+    (
+        "labels-history-own-inst",
+        "get",
+        "/api/v1/series/{series_own}/labels/history/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "labels-history-other-inst",
+        "get",
+        "/api/v1/series/{series_other}/labels/history/",
+        None,
+        "200 404 404 200 200 404 404 401",
+    ),
+    (
+        "labels-submit-own-inst",
+        "post",
+        "/api/v1/series/{series_own}/labels/submit/",
+        "label_submit",
+        "403 403 200 403 403 403 404 401",
+    ),
+    (
+        "labels-submit-other-inst",
+        "post",
+        "/api/v1/series/{series_other}/labels/submit/",
+        "label_submit",
+        "403 404 404 403 403 404 404 401",
+    ),
+    (
+        "labels-review-own-inst",
+        "post",
+        "/api/v1/series/{series_own}/labels/review/",
+        "review_own",
+        "403 403 403 200 403 403 404 401",
+    ),
+    (
+        "labels-review-other-inst",
+        "post",
+        "/api/v1/series/{series_other}/labels/review/",
+        "review_other",
+        "403 404 404 200 403 404 404 401",
+    ),
+    (
+        "cam-own-inst",
+        "get",
+        "/api/v1/series-levels/{levels_own}/cam/1.png",
+        None,
+        "403 200 200 200 403 200 404 401",
+    ),
+    (
+        "cam-other-inst",
+        "get",
+        "/api/v1/series-levels/{levels_other}/cam/2.png",
+        None,
+        "403 404 404 200 403 404 404 401",
+    ),
+    (
+        "cam-slice-out-of-range",
+        "get",
+        "/api/v1/series-levels/{levels_own}/cam/3.png",
+        None,
+        "403 404 404 404 403 404 404 401",
+    ),
     ("audit-list", "get", "/api/v1/audit-events/", None, "200 200 200 200 200 200 200 401"),
     ("audit-create", "post", "/api/v1/audit-events/", None, "405 405 405 405 405 405 405 401"),
     (
@@ -236,6 +364,9 @@ def test_permission_matrix(
 ) -> None:
     world.objects["audit_event"] = audit_record(
         action=AuditAction.LOGIN, actor=world.users["viewer"]
+    )
+    SeriesLevels.objects.filter(series__study__project=world.project).update(
+        cams=zlib.compress(bytes(3 * 2 * 2)), cam_shape=[3, 2, 2]
     )
     ids = {"project": world.project.pk, "other_project": world.other_project.pk}
     ids.update({name: obj.pk for name, obj in world.objects.items()})
@@ -289,5 +420,12 @@ def test_matrix_covers_every_api_route() -> None:
         "upload",
         "serieslevels-list",
         "serieslevels-detail",
+        "serieslevels-cam",
+        "series-labels",
+        "series-labels-edits",
+        "series-labels-undo",
+        "series-labels-history",
+        "series-labels-submit",
+        "series-labels-review",
     }
     assert names <= covered, f"endpoints missing from the matrix: {sorted(names - covered)}"
