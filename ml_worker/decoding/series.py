@@ -18,7 +18,10 @@ class DecoderConfig:
     # Mixed into every posterior so one confidently wrong slice costs a bounded amount.
     floor: float = 0.02
     # Neighbouring slices are not independent evidence; < 1 tempers an overconfident CNN.
-    evidence_weight: float = 1.0
+    # None: 1 from level evidence alone, 0.5 with disc evidence (the discs fix where levels
+    # change, so a vertebra's slices act as one correlated observation and counting, not a
+    # misread vertebra, decides; tuned on phantoms no benchmark or training run uses).
+    evidence_weight: float | None = None
     # Log score per level skipped at a boundary: a missed level is possible but rare.
     skip_log_score: float = -6.0
     max_skipped: int = 2  # more levels missing at once is a broken series, not a missed level
@@ -53,6 +56,8 @@ def decode_series(
     geo = series_geometry(np.asarray(positions_mm, dtype=np.float64), cfg.gap_factor)
     if geo.axis.size != p.shape[0]:
         raise ValueError(f"{p.shape[0]} slices of probabilities but {geo.axis.size} positions")
+    if cfg.evidence_weight is None:
+        cfg = replace(cfg, evidence_weight=1.0 if disc_probs is None else 0.5)
     loglik = emission_loglik(p, class_priors, cfg)
     boundary = None if disc_probs is None else boundary_scores(disc_probs, p.shape[0], cfg)
     return _decode(p, loglik, np.asarray(positions_mm, dtype=np.float64), geo, cfg, boundary)
@@ -79,7 +84,7 @@ def emission_loglik(
         if prior.shape != (k,) or np.any(prior <= 0):
             raise ValueError(f"class_priors must be {k} positive numbers")
         ll -= np.log(prior * k / prior.sum())  # uniform priors leave the evidence unchanged
-    return cfg.evidence_weight * ll
+    return (1.0 if cfg.evidence_weight is None else cfg.evidence_weight) * ll
 
 
 def _checked_probs(probs: ArrayLike) -> np.ndarray:
