@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements/lock.txt | cut -c1-12)
 
 NODE_STAMP := frontend/node_modules/.installed-$(shell sha1sum frontend/package-lock.json | cut -c1-12)
+# The viewer's build (Vite manifest + hashed assets in frontend/dist/, served by
+# Django): rebuilt when a source, the build config or the dependencies change.
+VIEWER_BUILD := frontend/dist/.vite/manifest.json
+VIEWER_SOURCES := $(shell find frontend/src -type f) frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
 
 .PHONY: demo test setup services venv node lint lock bench clean
 
@@ -27,11 +31,14 @@ $(STAMP): requirements/lock.txt
 	$(PY) -m pip install -q -r requirements/lock.txt
 	rm -f $(VENV)/.installed-*; touch $@
 
-node: $(NODE_STAMP)
+node: $(NODE_STAMP) $(VIEWER_BUILD)
 
 $(NODE_STAMP): frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	rm -f frontend/node_modules/.installed-*; touch $@
+
+$(VIEWER_BUILD): $(NODE_STAMP) $(VIEWER_SOURCES)
+	cd frontend && npm run build --silent
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core.views import healthz
-from projects import pages
+from projects import pages, viewer_page
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -19,4 +19,9 @@ urlpatterns = [
     path("", pages.project_list, name="project-list"),
     path("projects/<int:pk>/", pages.project_detail, name="project-detail"),
     path("projects/<int:pk>/upload/", pages.project_upload, name="project-upload"),
+    path(
+        "projects/<int:pk>/series/<int:series_pk>/viewer/",
+        viewer_page.series_viewer,
+        name="series-viewer",
+    ),
 ]

@@ -1,0 +1,154 @@
+"""The series viewer in Debian chromium against the live platform, with a
+phantom study uploaded into a real Orthanc: the sagittal reformat shows the
+spine and the level bands, the Grad-CAM overlays the axial slice, a labeler
+corrects levels, a reviewer verifies them, another centre is refused."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from annotations.models import LabelTrack
+from tests import factories
+from tests.browser.conftest import ARTIFACTS, run_browser_script
+from tests.browser.phantom_study import PhantomStudy, ingest_phantom
+from tests.conftest import World
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def phantom(world: World, image_store: Any, tmp_path: Path) -> PhantomStudy:
+    return ingest_phantom(project=world.project, user=world.users["investigator"], tmp=tmp_path)
+
+
+def _env(live_server: Any, world: World, study: PhantomStudy, **extra: str) -> dict[str, str]:
+    return {
+        "BASE_URL": live_server.url,
+        "PASSWORD": factories.PASSWORD,
+        "PROJECT_ID": str(world.project.pk),
+        "SERIES_ID": str(study.series.pk),
+        **extra,
+    }
+
+
+def _crop(path: Path, box: dict[str, float]) -> np.ndarray:
+    image = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    x, y, w, h = (round(box[k]) for k in ("x", "y", "width", "height"))
+    return image[y : y + h, x : x + w]
+
+
+def _bone_column(sagittal: np.ndarray) -> tuple[float, int]:
+    """Fraction of bright (bone-window white) pixels in the brightest image
+    column band, and the number of rows holding them: a vertical spine."""
+    bright = sagittal.min(axis=2) > 200
+    per_column = bright.sum(axis=0)
+    best = int(per_column.argmax())
+    band = bright[:, max(0, best - 3) : best + 4].any(axis=1)
+    return float(bright.mean()), int(band.sum())
+
+
+def test_viewer_shows_spine_bands_and_cam(
+    world: World, phantom: PhantomStudy, live_server: Any
+) -> None:
+    shot, cam_shot = ARTIFACTS / "viewer_sagittal.png", ARTIFACTS / "viewer_cam.png"
+    out = run_browser_script(
+        "viewer_open.mjs",
+        _env(
+            live_server,
+            world,
+            phantom,
+            USERNAME="labeler_a",
+            SCREENSHOT=str(shot),
+            CAM_SCREENSHOT=str(cam_shot),
+        ),  # fmt: skip
+        timeout=240,
+    )
+    assert out["problems"] == []
+    assert out["dataset"]["state"] == "complete"
+    assert out["dataset"]["metadataSource"] == "quick"  # the result names every slice
+    total = len(phantom.case.levels)
+    assert out["dataset"]["volumeLoaded"] == f"{total}/{total}"
+    assert "L3" in out["levels"] and "T12" in out["levels"]
+    assert " L3" in out["sliceInfo"]  # opens at L3
+    sagittal = _crop(shot, out["boxes"]["sagittal"])
+    bright_fraction, spine_rows = _bone_column(sagittal)
+    # Soft-tissue window: bone is white, and a column of it runs most of the height.
+    assert 0.005 < bright_fraction < 0.3
+    assert spine_rows > 0.5 * sagittal.shape[0] * 0.8
+    assert sagittal.std() > 30  # anatomy, not a flat image
+    ribbon = _crop(shot, out["boxes"]["ribbon"])
+    colours = {tuple(c) for c in ribbon[::4, 10].tolist()}
+    saturated = {c for c in colours if max(c) - min(c) > 80}
+    assert len(saturated) >= 8  # one colour per level band
+    axial_before = _crop(shot, out["boxes"]["axial"])
+    axial_cam = _crop(cam_shot, out["boxes"]["axial"])
+    warm = (axial_cam[..., 0] > 150) & (axial_cam[..., 2] < 100) & (axial_cam[..., 1] < 200)
+    warm_before = (
+        (axial_before[..., 0] > 150) & (axial_before[..., 2] < 100) & (axial_before[..., 1] < 200)
+    )
+    assert warm.sum() > 50 and warm_before.sum() == 0
+    assert out["legendShown"]
+    assert out["measure"]["disabled"] and "not available yet" in out["measure"]["title"]
+
+
+def test_labeler_corrects_and_reviewer_verifies(
+    world: World, phantom: PhantomStudy, live_server: Any
+) -> None:
+    out = run_browser_script(
+        "viewer_label.mjs",
+        _env(
+            live_server,
+            world,
+            phantom,
+            USERNAME="labeler_a",
+            SCREENSHOT=str(ARTIFACTS / "viewer_labeler.png"),
+        ),  # fmt: skip
+        timeout=240,
+    )
+    assert out["problems"] == []
+    l2, l3 = out["l2"], out["l3"]
+    assert out["moveMessage"].startswith("Saved") and "→ L3" in out["moveMessage"]
+    assert "as disc" in out["discMessage"] and out["undoMessage"].startswith("Undone")
+    assert len(out["history"]) == 3 and "undo" in out["history"][-1]
+    track = LabelTrack.objects.get(series=phantom.series, author=world.users["labeler"])
+    assert track.labels[l2] == "L3"  # the boundary moved up into L2
+    assert track.labels[l3] == "L3" and "disc" not in track.labels  # the disc edit undone
+
+    review = run_browser_script(
+        "viewer_review.mjs",
+        _env(
+            live_server,
+            world,
+            phantom,
+            REVIEWER="reviewer_a",
+            LABELER="labeler_a",
+            SCREENSHOT=str(ARTIFACTS / "viewer_reviewer.png"),
+        ),  # fmt: skip
+        timeout=240,
+    )
+    assert review["problems"] == []
+    assert review["before"] == "submitted" and review["labelPanelHidden"]
+    locked = review["locked"]
+    assert locked["lockShown"] and locked["assignDisabled"]
+    assert "verified" in locked["status"]
+    assert "&lt;ok&gt;" in locked["comment"]  # the comment shown as text
+
+
+def test_other_institution_is_refused(world: World, live_server: Any) -> None:
+    series = world.objects["series_own"]
+    out = run_browser_script(
+        "viewer_refused.mjs",
+        {
+            "BASE_URL": live_server.url,
+            "USERNAME": "labeler_b",
+            "PASSWORD": factories.PASSWORD,
+            "PROJECT_ID": str(world.project.pk),
+            "SERIES_ID": str(series.pk),
+            "STUDY_UID": series.study.study_instance_uid,
+        },
+    )
+    assert out["pageStatus"] == 404 and not out["viewerPresent"]
+    assert out["proxy"]["status"] == 404
