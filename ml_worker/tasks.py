@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_worker import config, registry
+from ml_worker.bodycomp.job import JobError, run_job
 from ml_worker.celery_app import app
 from ml_worker.fetch import FetchError, SeriesStream, dicomweb_client, store_instance
 from ml_worker.model import Checkpoint
@@ -75,6 +76,34 @@ def classify_levels(
         reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
         raise
     reporter.succeeded(result, message=f"{len(result['ranges'])} levels found")
+
+
+@app.task(name="ml_worker.measure_body_composition", acks_late=True)
+def measure_body_composition(
+    job_id: int, parameters: dict[str, Any] | None = None, target: dict[str, str] | None = None
+) -> None:
+    """Segment and measure muscle and fat at chosen levels (parameters and
+    result schema "body-composition/1": ml_worker.bodycomp.job and .pipeline).
+    Idempotent: SEG and SR UIDs derive from the inputs, so a redelivered task
+    stores the same objects again."""
+    reporter = JobReporter(app, job_id)
+    reporter.started()
+    try:
+        result = run_job(parameters or {}, target or {}, dicomweb_client(), reporter.progress)
+    except (JobError, SeriesError, FetchError, registry.RegistryError, KeyError) as exc:
+        logger.warning("job %s: body composition failed: %s", job_id, exc)
+        reporter.failed(
+            f"The slices cannot be measured: {exc}"
+            if isinstance(exc, SeriesError)
+            else _clear_message(exc)
+        )
+        return
+    except Exception as exc:
+        logger.exception("job %s: body composition crashed", job_id)
+        reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
+        raise
+    statuses = [row["status"] for row in result["levels"]]
+    reporter.succeeded(result, message=f"{statuses.count('ok')}/{len(statuses)} levels ok")
 
 
 def _clear_message(exc: Exception) -> str:
