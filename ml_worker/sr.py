@@ -130,7 +130,7 @@ def build_level_sr(
     algorithm = hd.sr.AlgorithmIdentification(name=model_name, version=model_version)
     groups = [_level_group(r, source_images, algorithm) for r in ranges]
     report = hd.sr.MeasurementReport(
-        observation_context=_observation_context(model_name, model_version, manufacturer),
+        observation_context=device_observer_context(model_name, model_version, manufacturer),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
         imaging_measurements=groups,
         referenced_images=_referenced_images(source_images, ranges),
@@ -225,11 +225,13 @@ def _tracking_uid(series_instance_uid: str, level: str) -> UID:
     return generate_uid(entropy_srcs=["spine-level", series_instance_uid, level])
 
 
-def _observation_context(
-    model_name: str, model_version: str, manufacturer: str
+def device_observer_context(
+    model_name: str, model_version: str, manufacturer: str, kind: str = "spine-level-model"
 ) -> hd.sr.ObservationContext:
+    """The model as the observing device (TID 1004), with a UID stable per kind, name and
+    version, so every report of one model version names the same device."""
     device = hd.sr.DeviceObserverIdentifyingAttributes(
-        uid=generate_uid(entropy_srcs=["spine-level-model", model_name, model_version]),
+        uid=generate_uid(entropy_srcs=[kind, model_name, model_version]),
         name=f"{model_name} {model_version}",
         manufacturer_name=manufacturer,
         model_name=model_name,

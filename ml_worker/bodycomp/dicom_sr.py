@@ -34,7 +34,12 @@ from pydicom.uid import generate_uid
 
 from ml_worker.bodycomp.dicom_seg import segment_frames
 from ml_worker.bodycomp.tissues import TISSUES, Tissue
-from ml_worker.sr import LEVEL_SITES, PATIENT_STUDY_KEYWORDS, QUALITATIVE_EVALUATIONS
+from ml_worker.sr import (
+    LEVEL_SITES,
+    PATIENT_STUDY_KEYWORDS,
+    QUALITATIVE_EVALUATIONS,
+    device_observer_context,
+)
 
 LOCAL_SCHEME = "99SARC"
 SMI = Code("SMI", LOCAL_SCHEME, "Skeletal muscle index")
@@ -79,7 +84,9 @@ def build_bodycomp_sr(
     if not groups:
         raise ValueError("no level has measurements to report")
     report = hd.sr.MeasurementReport(
-        observation_context=_observation_context(algorithm_name, algorithm_version, manufacturer),
+        observation_context=device_observer_context(
+            algorithm_name, algorithm_version, manufacturer, kind="bodycomp-algorithm"
+        ),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
         imaging_measurements=groups,
     )
@@ -194,20 +201,6 @@ def _statements_container(lines: Sequence[str]) -> hd.sr.ContainerContentItem:
         ]
     )
     return container
-
-
-def _observation_context(name: str, version: str, manufacturer: str) -> hd.sr.ObservationContext:
-    device = hd.sr.DeviceObserverIdentifyingAttributes(
-        uid=generate_uid(entropy_srcs=["bodycomp-algorithm", name, version]),
-        name=f"{name} {version}",
-        manufacturer_name=manufacturer,
-        model_name=name,
-    )
-    return hd.sr.ObservationContext(
-        observer_device_context=hd.sr.ObserverContext(
-            observer_type=codes.DCM.Device, observer_identifying_attributes=device
-        )
-    )
 
 
 def _evidence(ds: Dataset) -> Dataset:
