@@ -98,3 +98,57 @@ class SeriesLevels(models.Model):
 
     def __str__(self) -> str:
         return f"Levels of series {self.series_id} by {self.model_name} {self.model_version}"
+
+
+class BodyCompositionMeasurement(models.Model):
+    """Muscle and fat measured at one level of one series by one job (schema
+    `body-composition/1`). One row per (job, level): a retried store updates
+    the same row. A null value always comes with a non-ok `status`/`issues`."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="measurements")
+    series = models.ForeignKey(
+        "imaging.Series", on_delete=models.CASCADE, related_name="measurements"
+    )
+    level = models.CharField(max_length=8, db_index=True)
+    level_source = models.CharField(
+        max_length=16, blank=True, help_text="Where the slices came from: model or verified"
+    )
+    status = models.CharField(max_length=32, db_index=True)
+    issues = models.JSONField(default=list, blank=True)
+    n_slices = models.PositiveIntegerField(default=0)
+    n_slices_used = models.PositiveIntegerField(default=0)
+    muscle_area_cm2 = models.FloatField(null=True, blank=True)
+    imat_area_cm2 = models.FloatField(null=True, blank=True)
+    sat_area_cm2 = models.FloatField(null=True, blank=True)
+    vat_area_cm2 = models.FloatField(null=True, blank=True)
+    muscle_density_hu = models.FloatField(null=True, blank=True)
+    smi_cm2_m2 = models.FloatField(null=True, blank=True)
+    vat_sat_ratio = models.FloatField(null=True, blank=True)
+    bmi_kg_m2 = models.FloatField(null=True, blank=True)
+    height_m = models.FloatField(null=True, blank=True)
+    weight_kg = models.FloatField(null=True, blank=True)
+    sex = models.CharField(max_length=1, blank=True)
+    patient_source = models.JSONField(default=dict, blank=True)
+    flags = models.JSONField(default=list, blank=True, help_text="Cut-offs with citations")
+    slices = models.JSONField(default=list, blank=True, help_text="Per-slice rows")
+    method = models.CharField(max_length=16)
+    model_name = models.CharField(max_length=64)
+    model_version = models.CharField(max_length=64, db_index=True)
+    model_sha256 = models.CharField(max_length=64, blank=True)
+    seg_sop_instance_uid = models.CharField(max_length=64, blank=True)
+    seg_series_instance_uid = models.CharField(max_length=64, blank=True)
+    sr_sop_instance_uid = models.CharField(max_length=64, blank=True)
+    sr_series_instance_uid = models.CharField(max_length=64, blank=True)
+    masks = models.JSONField(
+        default=list, blank=True, help_text="zlib+base64 uint8 label maps of the level's slices"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "level"], name="one_measurement_per_job_level")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} of series {self.series_id} by job {self.job_id} ({self.status})"

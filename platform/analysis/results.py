@@ -7,6 +7,7 @@ import binascii
 from collections.abc import Callable
 from typing import Any
 
+from analysis.bodycomp.store import measurements_store
 from analysis.models import Job, SeriesLevels
 from core.errors import ApplicationError
 
@@ -51,6 +52,7 @@ def series_levels_store(job: Job, result: dict[str, Any]) -> dict[str, Any]:
 
 RESULT_HANDLERS: dict[str, Callable[[Job, dict[str, Any]], dict[str, Any]]] = {
     "classify_levels": series_levels_store,
+    "measure_body_composition": measurements_store,
 }
 
 

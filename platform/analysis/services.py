@@ -41,6 +41,7 @@ def job_start(
         raise ApplicationError("This job type needs a series.", extra={"series": "required"})
     if series is not None and series.study.project_id != project.pk:
         raise ApplicationError("The series is not part of this project.")
+    parameters = spec.task_parameters(series=series, parameters=parameters)
     job = Job.objects.create(
         project=project,
         institution_id=series.study.institution_id if series is not None else None,

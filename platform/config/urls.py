@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from analysis.bodycomp import pages as bodycomp_pages
 from core.views import healthz
 from projects import pages, viewer_page
 
@@ -19,6 +20,8 @@ urlpatterns = [
     path("", pages.project_list, name="project-list"),
     path("projects/<int:pk>/", pages.project_detail, name="project-detail"),
     path("projects/<int:pk>/upload/", pages.project_upload, name="project-upload"),
+    path("projects/<int:pk>/cohort/", bodycomp_pages.cohort_page, name="cohort"),
+    path("projects/<int:pk>/cohort/smi.png", bodycomp_pages.cohort_smi_png, name="cohort-smi-png"),
     path(
         "projects/<int:pk>/series/<int:series_pk>/viewer/",
         viewer_page.series_viewer,

@@ -15,6 +15,7 @@ from analysis.models import SeriesLevels
 from audit.models import AuditAction
 from audit.services import audit_record
 from tests import factories
+from tests.analysis.bodycomp_helpers import stored_measurements
 from tests.conftest import PRINCIPALS, World, client_for
 
 
@@ -44,6 +45,12 @@ def _body(kind: str, w: World) -> dict[str, Any] | None:
         "cohort_new": {"project": w.project.pk, "name": "Women", "criteria": {"sexes": ["F"]}},
         "cohort_patch": {"description": "Revised"},
         "job_new": {"project": w.project.pk, "job_type": "worker_info"},
+        "bodycomp_new": {
+            "project": w.project.pk,
+            "job_type": "measure_body_composition",
+            "series": w.objects["series_own"].pk,
+            "parameters": {"levels": ["L3"], "slices_around": 1},
+        },
         "label_edit": {"base_revision": 0, "start": 0, "end": 1, "label": "L3"},
         "label_undo": {"base_revision": 0},
         "label_submit": {"comment": "done"},
@@ -208,6 +215,13 @@ MATRIX = [
         None,
         "200 404 404 403 403 404 404 401",
     ),
+    (
+        "job-start-bodycomp-own-inst",
+        "post",
+        "/api/v1/jobs/",
+        "bodycomp_new",
+        "201 201 201 201 403 403 400 401",
+    ),
     ("job-delete", "delete", "/api/v1/jobs/{job_own}/", None, "405 405 405 405 405 405 405 401"),
     (
         "levels-get-own-inst",
@@ -337,6 +351,55 @@ MATRIX = [
         None,
         "403 404 404 404 403 404 404 401",
     ),
+    (
+        "measurements-list",
+        "get",
+        "/api/v1/measurements/",
+        None,
+        "200 200 200 200 200 200 200 401",
+    ),
+    (
+        "measurement-get-own-inst",
+        "get",
+        "/api/v1/measurements/{measurement_own}/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "measurement-get-other-inst",
+        "get",
+        "/api/v1/measurements/{measurement_other}/",
+        None,
+        "200 404 404 200 200 404 404 401",
+    ),
+    (
+        "measurement-create",
+        "post",
+        "/api/v1/measurements/",
+        None,
+        "405 405 405 405 405 405 405 401",
+    ),
+    (
+        "measurement-export-project",
+        "get",
+        "/api/v1/measurements/export.csv?project={project}",
+        None,
+        "403 403 403 403 200 403 404 401",
+    ),
+    (
+        "measurement-export-all",
+        "get",
+        "/api/v1/measurements/export.parquet",
+        None,
+        "403 403 403 403 200 403 403 401",
+    ),
+    (
+        "measurement-export-post",
+        "post",
+        "/api/v1/measurements/export.xlsx",
+        None,
+        "405 405 405 405 405 405 405 401",
+    ),
     ("audit-list", "get", "/api/v1/audit-events/", None, "200 200 200 200 200 200 200 401"),
     ("audit-create", "post", "/api/v1/audit-events/", None, "405 405 405 405 405 405 405 401"),
     (
@@ -366,8 +429,14 @@ def test_permission_matrix(
         action=AuditAction.LOGIN, actor=world.users["viewer"]
     )
     SeriesLevels.objects.filter(series__study__project=world.project).update(
-        cams=zlib.compress(bytes(3 * 2 * 2)), cam_shape=[3, 2, 2]
+        cams=zlib.compress(bytes(3 * 2 * 2)),
+        cam_shape=[3, 2, 2],
+        slice_sop_instance_uids=["2.25.1", "2.25.2", "2.25.3"],
     )
+    for side in ("own", "other"):
+        world.objects[f"measurement_{side}"] = stored_measurements(world.objects[f"series_{side}"])[
+            0
+        ]
     ids = {"project": world.project.pk, "other_project": world.other_project.pk}
     ids.update({name: obj.pk for name, obj in world.objects.items()})
     user = None if principal == "anonymous" else world.users[principal]
@@ -421,6 +490,9 @@ def test_matrix_covers_every_api_route() -> None:
         "serieslevels-list",
         "serieslevels-detail",
         "serieslevels-cam",
+        "measurement-list",
+        "measurement-detail",
+        "measurement-export",
         "series-labels",
         "series-labels-edits",
         "series-labels-undo",
