@@ -51,8 +51,10 @@ async function run(): Promise<void> {
       setText(byId("levels-message"), missing ? "No labels for this series yet." : `Labels unavailable: ${(error as Error).message}`);
     }
   };
-  mountMeasurePanel();
-  mountJobPanel({ apiRoot, projectId: Number(data["project"]), seriesId, canRun: data["canRunJobs"] === "true", onFinished: () => void reload() });
+  const projectId = Number(data["project"]);
+  const canRun = data["canRunJobs"] === "true";
+  const refreshJobs = mountJobPanel({ apiRoot, projectId, seriesId, canRun, onFinished: () => void reload() });
+  mountMeasurePanel({ apiRoot, projectId, seriesId, canRun, onStarted: refreshJobs.refresh });
   mountLevelsPanel(state, (range) => byId("viewer").dispatchEvent(new CustomEvent("jump", { detail: range })));
   mountLabelPanel({ api: labelsApi, state, currentSlice: () => slice(), reload });
   mountReviewPanel(labelsApi, state, reload);

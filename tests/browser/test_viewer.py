@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from analysis.models import Job
 from annotations.models import LabelTrack
 from tests import factories
 from tests.browser.conftest import ARTIFACTS, run_browser_script
@@ -91,7 +92,11 @@ def test_viewer_shows_spine_bands_and_cam(
     )
     assert warm.sum() > 50 and warm_before.sum() == 0
     assert out["legendShown"]
-    assert out["measure"]["disabled"] and "not available yet" in out["measure"]["title"]
+    assert not out["measure"]["disabled"]
+    job = Job.objects.get(series=phantom.series, job_type="measure_body_composition")
+    assert f"job #{job.id} queued for L3" in out["measure"]["note"]
+    assert [level["level"] for level in job.parameters["levels"]] == ["L3"]
+    assert job.parameters["levels"][0]["sop_instance_uids"]  # the mid-slice of L3
 
 
 def test_labeler_corrects_and_reviewer_verifies(

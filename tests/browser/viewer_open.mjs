@@ -20,6 +20,10 @@ try {
   await page.screenshot({ path: env.CAM_SCREENSHOT });
   const legendShown = await page.isVisible("#cam-legend");
   const measure = await page.$eval("#measure-start", (b) => ({ disabled: b.disabled, title: b.title }));
+  // Start body composition at the default level (L3) and read what the page says.
+  await page.click("#measure-start");
+  await page.waitForFunction(() => document.querySelector("#measure-note")?.textContent?.length > 0);
+  measure.note = await page.textContent("#measure-note");
   console.log(JSON.stringify({ firstImageMs, problems, legendShown, measure, ...info }));
 } finally {
   await browser.close();

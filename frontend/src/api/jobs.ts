@@ -23,3 +23,17 @@ export async function listSeriesJobs(apiRoot: string, seriesId: number): Promise
 export function startClassification(apiRoot: string, projectId: number, seriesId: number): Promise<Job> {
   return postJson(`${apiRoot}/jobs/`, { project: projectId, job_type: "classify_levels", series: seriesId });
 }
+
+export function startBodyComposition(
+  apiRoot: string,
+  projectId: number,
+  seriesId: number,
+  levels: string[],
+): Promise<Job> {
+  return postJson(`${apiRoot}/jobs/`, {
+    project: projectId,
+    job_type: "measure_body_composition",
+    series: seriesId,
+    parameters: { levels, method: "threshold" },
+  });
+}

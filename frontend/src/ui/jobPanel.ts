@@ -15,7 +15,7 @@ export function mountJobPanel(opts: {
   seriesId: number;
   canRun: boolean;
   onFinished: () => void;
-}): () => void {
+}): { stop: () => void; refresh: () => void } {
   const list = byId("job-list");
   const message = byId("job-message");
   const button = byId<HTMLButtonElement>("job-classify");
@@ -61,9 +61,15 @@ export function mountJobPanel(opts: {
 
   button.addEventListener("click", () => void start());
   void poll();
-  return () => {
-    stopped = true;
-    window.clearTimeout(timer);
+  return {
+    stop: () => {
+      stopped = true;
+      window.clearTimeout(timer);
+    },
+    refresh: () => {
+      window.clearTimeout(timer);
+      void poll();
+    },
   };
 }
 
