@@ -92,6 +92,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--parallel", type=int, default=4, help="connections for the parallel frame fetch"
     )
+    parser.add_argument(
+        "--only",
+        choices=("series", "frames"),
+        help="run only the series retrieve, or only the frame scenarios",
+    )
     return parser
 
 
@@ -267,6 +272,10 @@ def measure(
         "frames, one by one": frames_sequential,
         f"frames, {args.parallel} parallel": frames_parallel,
     }
+    if args.only == "series":
+        scenarios = {"retrieve series": retrieve_series}
+    elif args.only == "frames":
+        del scenarios["retrieve series"]
     for target in targets:  # parallel requests reach, and warm, every gunicorn worker
         frames_parallel(target, series, args.parallel)
     results: dict[str, dict[str, list[Run]]] = {}

@@ -1,6 +1,10 @@
 """Upload throughput: the platform's POST /api/v1/uploads/ against STOW-RS straight
 into the same Orthanc, on the same synthetic CT series, in the same run.
 
+Both sides send the same multipart/related (STOW-style) bodies, as a script or
+DICOMweb client does; the platform's take `?project=` in the URL. `--platform-body
+form` posts multipart/form-data instead (what the browser page sends).
+
 Starts everything it needs and removes it afterwards: a temporary Orthanc, a
 temporary PostgreSQL database, the platform (gunicorn or runserver) on a free
 loopback port. Request bodies are built before the clock starts, so both sides
@@ -131,6 +135,12 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="instead of timing over HTTP, cProfile the upload view in-process",
     )
     parser.add_argument("--profile-top", type=int, default=35, help="rows of the profile")
+    parser.add_argument(
+        "--platform-body",
+        choices=("related", "form"),
+        default="related",
+        help="upload body the platform gets: multipart/related (STOW-style) or form-data",
+    )
     return parser
 
 
@@ -189,7 +199,7 @@ def _stow_bodies(files: list[tuple[str, bytes]], per_request: int) -> list[Body]
 
 
 def _upload_bodies(files: list[tuple[str, bytes]], per_request: int, project: int) -> list[Body]:
-    """multipart/form-data bodies, as a browser or script posts them to the platform."""
+    """multipart/form-data bodies, as the browser page posts them to the platform."""
     bodies = []
     for chunk in _chunks(files, per_request):
         fields: list[tuple[str, Any]] = [("project", str(project))]
@@ -396,10 +406,19 @@ def _time_direct(bodies: list[Body], orthanc: Any, parallel: int) -> Run:
     return Run(seconds, _cpu_seconds(orthanc.pid) - cpu)
 
 
+def _platform_bodies(
+    files: list[tuple[str, bytes]], args: argparse.Namespace, project: int
+) -> tuple[str, list[Body]]:
+    """The upload path and the bodies the platform gets (see --platform-body)."""
+    if args.platform_body == "form":
+        return "/api/v1/uploads/", _upload_bodies(files, args.files_per_request, project)
+    return f"/api/v1/uploads/?project={project}", _stow_bodies(files, args.files_per_request)
+
+
 def _time_platform(
-    bodies: list[Body], server: Server, orthanc: Any, token: str, parallel: int
+    bodies: list[Body], server: Server, orthanc: Any, token: str, parallel: int, path: str
 ) -> Run:
-    url = f"{server.url}/api/v1/uploads/"
+    url = f"{server.url}{path}"
     cpu = (_cpu_seconds(orthanc.pid), _cpu_seconds(server.pid))
 
     def send(session: requests.Session, body: Body) -> requests.Response:
@@ -424,14 +443,14 @@ def _compare(
     args: argparse.Namespace,
 ) -> None:
     stow = _stow_bodies(files, args.files_per_request)
-    upload = _upload_bodies(files, args.files_per_request, seed["project"])
+    path, upload = _platform_bodies(files, args, seed["project"])
     direct: list[Run] = []
     platform: list[Run] = []
     for run in range(1 - args.warmup, args.repeats + 1):
         # Alternating keeps slow drifts in machine load from favouring one side.
         one_direct = _time_direct(stow, orthanc, args.parallel)
         _clear_orthanc(orthanc)
-        one_platform = _time_platform(upload, server, orthanc, seed["token"], args.parallel)
+        one_platform = _time_platform(upload, server, orthanc, seed["token"], args.parallel, path)
         if (count := _orthanc_count(orthanc)) != len(files):
             raise RuntimeError(f"Orthanc holds {count} instances after the upload")
         _clear_orthanc(orthanc)
@@ -454,7 +473,8 @@ def _report(
     server = f"{args.server}" + (f", {args.workers} workers" if args.server == "gunicorn" else "")
     print(
         f"\n{count} slices, {total / 1e6:.1f} MB, {args.files_per_request} files per request, "
-        f"{args.parallel} request(s) in flight, platform on {server}; medians of {len(direct)}"
+        f"{args.parallel} request(s) in flight, platform on {server}, "
+        f"{args.platform_body} bodies; medians of {len(direct)}"
     )
     header = f"{'':18}{'s':>7}{'MB/s':>8}{'slices/s':>10}{'CPU s: Orthanc':>16}{'platform':>10}"
     print(header + "   runs (s)")
@@ -491,14 +511,12 @@ def _profile(
     auth, upload_ingest) once to warm up, then once under cProfile. cProfile sees
     only this thread; work handed to other threads shows as waiting."""
     client = _django_client(env)
-    bodies = _upload_bodies(files, args.files_per_request, seed["project"])
+    path, bodies = _platform_bodies(files, args, seed["project"])
     headers = {"HTTP_AUTHORIZATION": f"Token {seed['token']}"}
 
     def upload() -> None:
         for body in bodies:
-            response = client.post(
-                "/api/v1/uploads/", data=body.data, content_type=body.content_type, **headers
-            )
+            response = client.post(path, data=body.data, content_type=body.content_type, **headers)
             if response.status_code != 201:
                 raise RuntimeError(f"upload failed: HTTP {response.status_code}")
 
@@ -507,13 +525,15 @@ def _profile(
         _clear_index(env)
 
     for _ in range(2):
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, own = time.perf_counter(), time.process_time(), time.thread_time()
         upload()
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        own = time.thread_time() - own
         reset()
         print(
             f"in-process upload without profiler: {seconds:.2f} s, CPU {cpu:.2f} s "
-            f"({1000 * cpu / len(files):.1f} ms per slice, this process, all threads)"
+            f"({1000 * cpu / len(files):.1f} ms per slice, this process, all threads; "
+            f"{1000 * own / len(files):.1f} ms in the request thread)"
         )
     profiler = cProfile.Profile()
     profiler.runcall(upload)

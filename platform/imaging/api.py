@@ -1,12 +1,14 @@
 """REST endpoints of the imaging index (read-only: rows come from ingest) and
 the upload endpoint. Detail reads of a study are audited as data views."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -19,6 +21,7 @@ from core.fields import VisiblePrimaryKeyField
 from imaging import selectors, services
 from imaging.ingest import ZIP_MAGIC, FileOutcome, FileStatus, UploadItem
 from imaging.models import Series, Study
+from imaging.multipart import DicomRelatedParser, MalformedUpload, RelatedUpload, is_related
 from projects.access import require
 from projects.roles import Capability
 from projects.selectors import project_list
@@ -129,15 +132,32 @@ class UploadSerializer(serializers.Serializer):
     )
 
 
-class UploadView(APIView):
-    """Upload DICOM files or zips into a project (investigators). Answers with a
-    per-file report: 201 if anything new was stored, 200 if all were duplicates,
-    400 if nothing could be stored, 413 if the request is over the size cap."""
+class RelatedUploadQuery(serializers.Serializer):
+    project = VisiblePrimaryKeyField(selector=project_list)
 
-    parser_classes = [MultiPartParser]
+
+class UploadView(APIView):
+    """Upload DICOM files or zips into a project (investigators): a form
+    (multipart/form-data, fields `project` and `files`: the browser page, curl -F)
+    or a STOW-style body (multipart/related; type="application/dicom", one file
+    per part, `?project=` in the URL: scripts and DICOMweb clients; the faster).
+    Answers with a per-file report: 201 if anything new was stored, 200 if all
+    were duplicates, 400 if nothing could be stored or the body is malformed,
+    413 if the request is over the size cap."""
+
+    parser_classes = [MultiPartParser, DicomRelatedParser]
 
     @extend_schema(
-        request={"multipart/form-data": UploadSerializer}, responses={201: dict, 400: dict}
+        request={
+            "multipart/form-data": UploadSerializer,
+            'multipart/related; type="application/dicom"': OpenApiTypes.BINARY,
+        },
+        parameters=[
+            OpenApiParameter(
+                "project", int, description="Target project (multipart/related bodies only)."
+            )
+        ],
+        responses={201: dict, 400: dict},
     )
     def post(self, request: Request) -> Response:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -146,6 +166,8 @@ class UploadView(APIView):
                 {"message": f"Upload larger than {settings.UPLOAD_MAX_REQUEST_BYTES} bytes."},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
+        if is_related(request.content_type):
+            return self._post_related(request)
         form = UploadSerializer(
             data={"project": request.data.get("project"), "files": request.FILES.getlist("files")},
             context={"request": request},
@@ -159,17 +181,43 @@ class UploadView(APIView):
             institution_id=request.user.institution_id,
         )
         items, oversized = _read_uploads(form.validated_data["files"])
-        report = services.upload_ingest(
-            project=project, user=request.user, items=items, request=request
+        return _ingest(request, project, items, oversized)
+
+    def _post_related(self, request: Request) -> Response:
+        """Who and where are checked before the body is read: a refused upload
+        costs no more than its headers."""
+        query = RelatedUploadQuery(data=request.query_params, context={"request": request})
+        query.is_valid(raise_exception=True)
+        project = query.validated_data["project"]
+        require(
+            request.user,
+            Capability.UPLOAD,
+            project_id=project.pk,
+            institution_id=request.user.institution_id,
         )
-        report.files[:0] = oversized
-        body = report.as_dict()
-        counts = body["counts"]
-        if counts["accepted"]:
-            return Response(body, status=status.HTTP_201_CREATED)
-        if counts["duplicate"]:
-            return Response(body, status=status.HTTP_200_OK)
-        return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        upload = request.data
+        if not isinstance(upload, RelatedUpload):  # DRF skips the parser for an empty body
+            raise MalformedUpload("The request has no body (or no Content-Length).")
+        try:
+            return _ingest(request, project, upload.items(), upload.refused)
+        finally:
+            upload.close()
+
+
+def _ingest(
+    request: Request, project: Any, items: Iterable[UploadItem], oversized: list[FileOutcome]
+) -> Response:
+    report = services.upload_ingest(
+        project=project, user=request.user, items=items, request=request
+    )
+    report.files[:0] = oversized
+    body = report.as_dict()
+    counts = body["counts"]
+    if counts["accepted"]:
+        return Response(body, status=status.HTTP_201_CREATED)
+    if counts["duplicate"]:
+        return Response(body, status=status.HTTP_200_OK)
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
 def _read_uploads(files: list[UploadedFile]) -> tuple[list[UploadItem], list[FileOutcome]]:

@@ -36,7 +36,7 @@ from imaging.proxy_paths import (
     split_paging,
     upstream_path,
 )
-from projects.access import scoped_filter
+from projects.access import ProjectAccess, scoped_filter
 from projects.roles import Capability
 
 logger = logging.getLogger(__name__)
@@ -172,16 +172,38 @@ def _authenticate(request: HttpRequest) -> Any | None:
 def _study_for(user: Any, study_uid: str) -> tuple[Study | None, int]:
     """The study row the user may view images of (status 200); else the one
     visible without VIEW_IMAGES (403), else none (404). The same UID may be in
-    several projects: any permitted row grants access."""
-    for capability, status in ((Capability.VIEW_IMAGES, 200), (Capability.VIEW_STUDIES, 403)):
-        study = (
-            Study.objects.filter(scoped_filter(user, capability), study_instance_uid=study_uid)
-            .only("id", "project_id", "institution_id")
-            .first()
+    several projects: any permitted row grants access.
+
+    One query per request, never cached: the rows with that UID in projects
+    where the user holds a role, with the roles and the project's cross-centre
+    roles, judged by projects.access (where the rules live) as they stand now."""
+    if not user.is_active:
+        return None, 404
+    rows = (
+        Study.objects.filter(study_instance_uid=study_uid, project__memberships__user=user)
+        .values_list(
+            "id",
+            "project_id",
+            "institution_id",
+            "project__memberships__role",
+            "project__cross_institution_roles",
         )
-        if study is not None:
-            return study, status
-    return None, 404
+        .order_by("id")
+    )
+    roles: dict[tuple[int, int, int], set[str]] = {}
+    cross: dict[int, frozenset[str]] = {}
+    for study_id, project_id, institution_id, role, cross_roles in rows:
+        roles.setdefault((study_id, project_id, institution_id), set()).add(role)
+        cross[project_id] = frozenset(cross_roles or [])
+    found: tuple[Study | None, int] = (None, 404)
+    for (study_id, project_id, institution_id), held in roles.items():
+        access = ProjectAccess(project_id, user.institution_id, frozenset(held), cross[project_id])
+        study = Study(id=study_id, project_id=project_id, institution_id=institution_id)
+        if access.can(Capability.VIEW_IMAGES, institution_id=institution_id):
+            return study, 200
+        if found[0] is None and access.can(Capability.VIEW_STUDIES, institution_id=institution_id):
+            found = (study, 403)
+    return found
 
 
 def _search_studies(request: HttpRequest, log: AccessLog) -> HttpResponseBase:

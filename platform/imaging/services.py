@@ -1,10 +1,9 @@
 """Writes to the imaging index: ingest an upload into a project."""
 
 import logging
-import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import requests
@@ -15,15 +14,14 @@ from django.http import HttpRequest
 from audit.models import AuditAction
 from audit.services import audit_record
 from core.errors import ApplicationError
-from imaging import ingest
+from imaging import ingest, storing
 from imaging.dicomweb import ImageStore, ImageStoreError, image_store
-from imaging.geometry import slice_geometry, spacing_between
+from imaging.geometry import spacing_between
+from imaging.headers import InstanceHeader, int_or_none
 from imaging.models import Series, Study
 from projects.models import ResearchProject
 
 logger = logging.getLogger(__name__)
-_AGE_RE = re.compile(r"^(\d{3})([DWMY])$")
-_AGE_DIVISOR = {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}
 
 
 @dataclass
@@ -47,7 +45,7 @@ def upload_ingest(
     *,
     project: ResearchProject,
     user: Any,
-    items: list[ingest.UploadItem],
+    items: Iterable[ingest.UploadItem],
     request: HttpRequest | None = None,
     store: ImageStore | None = None,
 ) -> UploadReport:
@@ -85,69 +83,69 @@ def upload_ingest(
 
 
 def _prepare_and_store(
-    items: list[ingest.UploadItem],
+    items: Iterable[ingest.UploadItem],
     *,
     project: ResearchProject,
     user: Any,
     store: ImageStore,
     outcomes: list[ingest.FileOutcome],
 ) -> list[ingest.PreparedInstance]:
-    """Validate, de-identify and check each batch, then hand it to the store
-    pipeline, which stores it while the next batch is prepared."""
+    """Validate, de-identify, encode and check each batch against the index, then
+    hand it to the store pipeline, which checks it against the store and stores
+    it while the next batch is prepared."""
     prepared: list[ingest.PreparedInstance] = []
     seen: set[str] = set()
+    pseudonyms: dict[str, str] = {}
     size = max(1, min(settings.STOW_BATCH_SIZE, ingest.PIPELINE_BATCH_SIZE))
     batches = ingest.prepare_batches(
         items, project_key=str(project.pk), outcomes=outcomes, size=size
     )
-    with ingest.StorePipeline(store) as pipeline:
+    with storing.StorePipeline(store) as pipeline:
         for batch in batches:
             prepared += batch
-            _reject_foreign_studies(batch, project, user.institution_id)
+            _check_against_index(batch, project, user.institution_id, pseudonyms)
             accepted = [p for p in batch if p.outcome.status == ingest.FileStatus.ACCEPTED]
-            ingest.mark_duplicates(accepted, store, seen=seen)
-            pipeline.submit(accepted)
+            storing.mark_repeats(accepted, seen)
+            pipeline.submit(batch)
     return prepared
 
 
-def _reject_foreign_studies(
-    prepared: list[ingest.PreparedInstance], project: ResearchProject, institution_id: int
+def _check_against_index(
+    prepared: list[ingest.PreparedInstance],
+    project: ResearchProject,
+    institution_id: int,
+    pseudonyms: dict[str, str],
 ) -> None:
-    """A study already indexed for another institution stays theirs."""
+    """One query per batch. A study already indexed for another institution stays
+    theirs. One study belongs to one patient: files that put a study under
+    another pseudonym than its index row (or than its first file in this upload:
+    pass the same `pseudonyms` for every batch) are refused, or the store would
+    file them under a second patient."""
     uids = {p.study_uid for p in prepared}
-    foreign = set(
-        Study.objects.filter(project=project, study_instance_uid__in=uids)
-        .exclude(institution_id=institution_id)
-        .values_list("study_instance_uid", flat=True)
+    rows = Study.objects.filter(project=project, study_instance_uid__in=uids).values_list(
+        "study_instance_uid", "institution_id", "patient_pseudonym"
     )
+    foreign = set()
+    for uid, owner, pseudonym in rows:
+        pseudonyms[uid] = pseudonym
+        if owner != institution_id:
+            foreign.add(uid)
     for item in prepared:
         if item.study_uid in foreign:
-            item.outcome.status = ingest.FileStatus.REJECTED
-            item.outcome.code = "study_owned_elsewhere"
-            item.outcome.message = "This study was uploaded by another institution."
-    _reject_patient_mismatch(prepared, project)
-
-
-def _reject_patient_mismatch(
-    prepared: list[ingest.PreparedInstance], project: ResearchProject
-) -> None:
-    """One study belongs to one patient: files that put a study under another
-    pseudonym than its index row (or than its first file here) are refused, or
-    the store would file them under a second patient."""
-    uids = {p.study_uid for p in prepared}
-    known = dict(
-        Study.objects.filter(project=project, study_instance_uid__in=uids).values_list(
-            "study_instance_uid", "patient_pseudonym"
-        )
-    )
-    for item in prepared:
+            message = "This study was uploaded by another institution."
+            _reject(item, "study_owned_elsewhere", message)
+            continue
         if item.outcome.status != ingest.FileStatus.ACCEPTED:
             continue
-        pseudonym = str(item.dataset.get("PatientID", ""))
-        if known.setdefault(item.study_uid, pseudonym) != pseudonym:
-            item.outcome.status = ingest.FileStatus.REJECTED
-            item.outcome.code = "study_patient_mismatch"
-            item.outcome.message = "The study already belongs to another patient."
+        pseudonym = item.header.patient_pseudonym
+        if pseudonyms.setdefault(item.study_uid, pseudonym) != pseudonym:
+            _reject(item, "study_patient_mismatch", "The study already belongs to another patient.")
+
+
+def _reject(item: ingest.PreparedInstance, code: str, message: str) -> None:
+    item.outcome.status = ingest.FileStatus.REJECTED
+    item.outcome.code = code
+    item.outcome.message = message
 
 
 @transaction.atomic
@@ -159,31 +157,31 @@ def _index(
         by_series[(item.study_uid, item.series_uid)].append(item)
     study_ids: list[int] = []
     for (study_uid, series_uid), items in by_series.items():
-        study = _study_upsert(project, user, study_uid, items[0].dataset)
+        study = _study_upsert(project, user, study_uid, items[0].header)
         _series_upsert(study, series_uid, items, store)
         if study.pk not in study_ids:
             study_ids.append(study.pk)
     return study_ids
 
 
-def _study_upsert(project: ResearchProject, user: Any, study_uid: str, ds: Any) -> Study:
+def _study_upsert(
+    project: ResearchProject, user: Any, study_uid: str, header: InstanceHeader
+) -> Study:
     study, _ = Study.objects.select_for_update().get_or_create(
         project=project,
         study_instance_uid=study_uid,
         defaults={
             "institution_id": user.institution_id,
             "uploaded_by": user,
-            "patient_pseudonym": str(ds.get("PatientID", ""))[:64],
-            "patient_sex": str(ds.get("PatientSex", ""))
-            if ds.get("PatientSex") in ("F", "M", "O")
-            else "",
-            "patient_age_years": _age_years(ds.get("PatientAge")),
-            "patient_height_m": _positive_float(ds.get("PatientSize")),
-            "patient_weight_kg": _positive_float(ds.get("PatientWeight")),
-            "study_date": _dicom_date(ds.get("StudyDate")),
-            "modality": str(ds.get("Modality", ""))[:16],
-            "description": str(ds.get("StudyDescription", ""))[:200],
-            "body_part": str(ds.get("BodyPartExamined", ""))[:64],
+            "patient_pseudonym": header.patient_pseudonym[:64],
+            "patient_sex": header.patient_sex,
+            "patient_age_years": header.patient_age_years,
+            "patient_height_m": header.patient_height_m,
+            "patient_weight_kg": header.patient_weight_kg,
+            "study_date": header.study_date,
+            "modality": header.modality,
+            "description": header.study_description,
+            "body_part": header.body_part,
         },
     )
     return study
@@ -192,17 +190,17 @@ def _study_upsert(project: ResearchProject, user: Any, study_uid: str, ds: Any) 
 def _series_upsert(
     study: Study, series_uid: str, items: list[ingest.PreparedInstance], store: ImageStore
 ) -> Series:
-    first = items[0].dataset
+    first = items[0].header
     series, _ = Series.objects.select_for_update().get_or_create(
         study=study,
         series_instance_uid=series_uid,
         defaults={
-            "series_number": _int_or_none(first.get("SeriesNumber")),
-            "modality": str(first.get("Modality", ""))[:16],
-            "description": str(first.get("SeriesDescription", ""))[:200],
+            "series_number": first.series_number,
+            "modality": first.modality,
+            "description": first.series_description,
         },
     )
-    geometries = [slice_geometry(item.dataset) for item in items]
+    geometries = [item.header.geometry for item in items]
     positions = {g.position_mm for g in geometries if g.position_mm is not None}
     positions |= set(series.slice_positions_mm or [])
     series.slice_positions_mm = sorted(positions, reverse=True)  # superior first
@@ -237,42 +235,7 @@ def _stored_instance_count(store: ImageStore, study_uid: str, series_uid: str) -
     for row in rows:
         if row.get("0020000E", {}).get("Value") != [series_uid]:
             continue
-        count = _int_or_none((row.get("00201209", {}).get("Value") or [None])[0])
+        count = int_or_none((row.get("00201209", {}).get("Value") or [None])[0])
         if count is not None:
             return count
     return len(store.instance_uids(study_uid, series_uid))
-
-
-def _age_years(value: Any) -> int | None:
-    match = _AGE_RE.match(str(value or ""))
-    if not match:
-        return None
-    return int(int(match.group(1)) / _AGE_DIVISOR[match.group(2)])
-
-
-def _positive_float(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
-
-
-INT32 = range(-(2**31), 2**31)
-
-
-def _int_or_none(value: Any) -> int | None:
-    """An integer that fits the index's integer columns, else None."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return number if number in INT32 else None
-
-
-def _dicom_date(value: Any) -> date | None:
-    text = str(value or "")
-    try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-    except ValueError:
-        return None

@@ -51,3 +51,18 @@ def zip_bytes(members: list[tuple[str, bytes]]) -> bytes:
         for name, data in members:
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+def related_body(
+    files: list[tuple[str, bytes]], *, boundary: str = "bNd-7f3c9a", named: bool = True
+) -> tuple[bytes, str]:
+    """A STOW-style multipart/related body (one part per file) and its Content-Type.
+    Named parts carry their file name in Content-Disposition, as the report uses it."""
+    parts = []
+    for name, data in files:
+        head = f"--{boundary}\r\nContent-Type: application/dicom\r\n"
+        if named:
+            head += f'Content-Disposition: attachment; filename="{name}"\r\n'
+        parts.append(head.encode() + b"\r\n" + data + b"\r\n")
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return body, f'multipart/related; type="application/dicom"; boundary={boundary}'

@@ -11,6 +11,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from imaging.dicom import deid_profile
@@ -445,3 +446,36 @@ def test_profile_data_is_versioned_and_covers_core_rows() -> None:
         "ContentSequence": "X",
     }
     assert {keyword: profile[keyword] for keyword in expected} == expected
+
+
+def _fresh_source() -> Dataset:
+    ds = parsed(make_ct())
+    ds.preamble = b"PHICANARY-preamble".ljust(128, b"\0")
+    return ds
+
+
+def test_in_place_gives_the_same_result_as_a_copy() -> None:
+    """Ingest de-identifies in place (no deep copy): the result must be exactly
+    what the copying mode gives, element for element, file meta included."""
+    copied = run(_fresh_source())
+    source = _fresh_source()
+    in_place = deidentify(source, project_key="project-a", key=KEY, in_place=True)
+    assert all_values(in_place.dataset) == all_values(copied.dataset)
+    assert to_bytes(in_place.dataset) == to_bytes(copied.dataset)
+    assert (in_place.pseudonym, dict(in_place.uid_map)) == (copied.pseudonym, dict(copied.uid_map))
+    out = in_place.dataset
+    assert out.PatientID == in_place.pseudonym
+    assert out.StudyInstanceUID == in_place.uid_map[STUDY_UID]
+    assert out.file_meta.MediaStorageSOPInstanceUID == out.SOPInstanceUID  # not remapped twice
+    assert not [tag for tag, value in all_values(out) if CANARY in value]
+
+
+def test_unchanged_lists_only_elements_kept_as_they_came() -> None:
+    source = _fresh_source()
+    source.PatientIdentityRemoved = "NO"  # kept by the profile, then overwritten
+    result = deidentify(source, project_key="project-a", key=KEY, in_place=True)
+    unchanged = result.unchanged
+    assert int(Tag("Modality")) in unchanged and int(Tag("PixelData")) in unchanged
+    changed = ("PatientIdentityRemoved", "PatientID", "StudyInstanceUID", "StudyDate")
+    assert not {int(Tag(keyword)) for keyword in changed} & unchanged
+    assert result.dataset.PatientIdentityRemoved == "YES"

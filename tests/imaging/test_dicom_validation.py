@@ -29,12 +29,12 @@ from pydicom.uid import (
     XRayRadiationDoseSRStorage,
 )
 
+from imaging.dicom.archives import iter_zip_members
 from imaging.dicom.validation import (
     ArchiveRejected,
     DicomRejected,
     ValidatedInstance,
     is_valid_uid,
-    iter_zip_members,
     validate_dicom_bytes,
 )
 

@@ -425,3 +425,23 @@ def test_image_store_error_is_bad_gateway_without_details(
     assert response.status_code == 502
     assert response.json() == {"message": "The image store is unavailable."}
     assert "Server" not in response
+
+
+def test_one_query_for_the_permission_and_none_cached(
+    world: World, stored: dict[str, Stored]
+) -> None:
+    """Per frame: the token, the permission (one query) and the audit row; the
+    next request sees a membership removed in between."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    viewer = world.users["viewer"]
+    token = Token.objects.create(user=viewer)
+    url = stored["own"].url(INSTANCE + "/frames/1")
+    client, auth = Client(), f"Token {token.key}"
+    with CaptureQueriesContext(connection) as queries:
+        assert get(client, url, FRAMES_ACCEPT, authorization=auth).status_code == 200
+    tables = [q["sql"].split('"')[1] for q in queries.captured_queries]
+    assert tables == ["authtoken_token", "imaging_study", "audit_auditevent"], tables
+    viewer.memberships.filter(project=world.project).delete()
+    assert get(client, url, FRAMES_ACCEPT, authorization=auth).status_code == 404

@@ -10,6 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import AuditEvent
+from imaging import ingest
 from imaging.dicomweb import image_store as store_client
 from imaging.models import Series, Study
 from ml_worker.synthetic import CANARY_PREFIX
@@ -203,3 +204,21 @@ def test_study_of_another_institution_is_not_taken_over(
     assert {r["code"] for r in response.json()["files"]} == {"study_owned_elsewhere"}
     assert Study.objects.get(pk=first["studies"][0]).institution == world.inst_a
     assert store_client  # the platform's client is what the fixture configured
+
+
+def test_patient_mismatch_caught_across_batches_of_one_upload(
+    world: World, image_store: Any, investigator: Any, tmp_path: Path
+) -> None:
+    """Ingest prepares small batches first; one study still maps to one patient
+    across all batches of an upload, before any index row exists."""
+    from tests.imaging.test_upload_fuzz import set_value
+
+    files = ct_series_files(tmp_path, slices=ingest.FIRST_BATCH_SIZE + 1)  # odd one: own batch
+    name, data = files[-1]
+    files[-1] = (name, set_value(data, 0x00100020, b"LO", b"OTHER-PATIENT-1 "))
+    response = _upload(investigator, world.project.pk, files)
+    assert response.status_code == 201
+    rows = {row["name"]: row for row in response.json()["files"]}
+    assert rows[name]["code"] == "study_patient_mismatch"
+    assert [rows[n]["status"] for n, _ in files[:-1]] == ["accepted"] * (len(files) - 1)
+    assert len(_orthanc_instances(image_store)) == len(files) - 1

@@ -35,7 +35,7 @@ from pydicom.dataset import Dataset
 from imaging.dicom.deid import deidentify
 from imaging.models import Series, Study
 from tests.conftest import World, client_for
-from tests.imaging.dicom_samples import ct_series_files
+from tests.imaging.dicom_samples import ct_series_files, related_body
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -838,10 +838,16 @@ class Uploader:
             assert name not in ledger.sent, name
             ledger.sent[name], ledger.kinds[name] = data, kind
         payload = form
-        if payload is None:
-            uploads = [SimpleUploadedFile(name, data) for name, _, data in files]
-            payload = {"project": self.project_id, "files": uploads}
-        response = self.client.post("/api/v1/uploads/", payload, format="multipart")
+        if payload is None and ledger.requests % 2:
+            # Every other upload is a STOW-style body: both parsers get the fuzz.
+            body, content_type = related_body([(name, data) for name, _, data in files])
+            url = f"/api/v1/uploads/?project={self.project_id}"
+            response = self.client.post(url, body, content_type=content_type)
+        else:
+            if payload is None:
+                uploads = [SimpleUploadedFile(name, data) for name, _, data in files]
+                payload = {"project": self.project_id, "files": uploads}
+            response = self.client.post("/api/v1/uploads/", payload, format="multipart")
         ledger.requests += 1
         ledger.statuses[response.status_code] += 1
         self._check(response, files, form_error_expected=form is not None)

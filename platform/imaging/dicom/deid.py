@@ -24,10 +24,11 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.tag import BaseTag, Tag
+from pydicom.tag import Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
 
 from imaging.dicom import deid_profile as profile
+from imaging.dicom.elements import vr_of
 
 PROFILE_VERSION = profile.PROFILE_VERSION
 
@@ -43,14 +44,17 @@ _DUMMY_TEMPORAL = {"DA": "19000101", "DT": "19000101000000", "TM": "000000", "AS
 
 @dataclass(frozen=True)
 class DeidResult:
-    """A de-identified copy, the patient's pseudonym and the original->new UID map.
+    """The de-identified data set, the patient's pseudonym and the original->new UID map.
 
     ``uid_map`` holds original UIDs: keep it with the same care as the key.
+    ``unchanged``: top-level tags whose element the profile kept exactly as it came
+    (same element, same value), so their encoded bytes may be copied from the input.
     """
 
     dataset: Dataset
     pseudonym: str
     uid_map: Mapping[str, str]
+    unchanged: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -72,25 +76,35 @@ class _Context:
         return self.uid_map[uid]
 
 
-def deidentify(ds: Dataset, *, project_key: str, key: bytes) -> DeidResult:
-    """Return a de-identified copy of ``ds``; ``ds`` itself is left untouched."""
+def deidentify(ds: Dataset, *, project_key: str, key: bytes, in_place: bool = False) -> DeidResult:
+    """De-identify ``ds``. By default the result is a copy and ``ds`` is left
+    untouched; with ``in_place`` the elements of ``ds`` are changed and moved into
+    the result (no deep copy, which costs more than the profile itself), and
+    ``ds`` must not be used afterwards. Both give the same result."""
     if not key:
         raise ValueError("de-identification key must not be empty")
     if not project_key:
         raise ValueError("project_key must not be empty")
     context = _context_for(ds, project_key=project_key, key=key)
-    work = copy.deepcopy(ds)
-    _apply_profile(work, context)
+    # Read from the input before the profile changes it (in place, it will).
+    source_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+    source_instance = source_meta.get("MediaStorageSOPInstanceUID") or ds.get("SOPInstanceUID")
+    work = ds if in_place else copy.deepcopy(ds)
+    kept = _apply_profile(work, context)
     # A plain Dataset drops what a FileDataset carries outside its elements
     # (source filename, the 128-byte preamble), which can both hold identifiers.
-    out = Dataset()
-    for element in work:
-        out.add(element)
+    # It takes over the elements as they are (unconverted ones stay unconverted).
+    out = Dataset(work)
     # Type 2 in every image IOD, and ingest groups studies by it: present even if absent.
     out.PatientID = out.PatientName = context.pseudonym
-    out.file_meta = _new_file_meta(ds, out, context)
+    out.file_meta = _new_file_meta(source_meta, source_instance, out, context)
     _record_method(out)
-    return DeidResult(out, context.pseudonym, MappingProxyType(dict(context.uid_map)))
+    unchanged = frozenset(
+        tag
+        for tag, (element, value) in kept.items()
+        if out.get_item(tag) is element and element.value is value
+    )
+    return DeidResult(out, context.pseudonym, MappingProxyType(dict(context.uid_map)), unchanged)
 
 
 def _keyed_hash(key: bytes, purpose: str, *parts: str) -> bytes:
@@ -138,12 +152,12 @@ def _build_rules() -> dict[int, str]:
 _RULES = _build_rules()
 
 
-def _action_for(tag: BaseTag, vr: str) -> str:
-    if tag.element == 0:
+def _action_for(tag: int, vr: str) -> str:
+    if tag & 0xFFFF == 0:
         return "X"  # group lengths go stale once elements are removed
-    if tag.group & 0xFF00 in (0x5000, 0x6000):
+    if (tag >> 16) & 0xFF00 in (0x5000, 0x6000):
         return "X"  # curves and overlays: the Clean Graphics option is not applied
-    rule = _RULES.get(int(tag))
+    rule = _RULES.get(tag)
     if rule is not None:
         return rule
     if vr in ("PN", "UN"):
@@ -151,15 +165,27 @@ def _action_for(tag: BaseTag, vr: str) -> str:
     return "R" if vr == "SQ" else "K"
 
 
-def _apply_profile(ds: Dataset, context: _Context) -> None:
+def _apply_profile(ds: Dataset, context: _Context) -> dict[int, tuple[object, object]]:
+    """Apply the profile to every element of ``ds`` (items of sequences included);
+    returns the elements of this level kept as they were, with their values.
+    Only values the profile changes are converted: a removed or kept element is
+    decided on its tag and VR alone."""
+    kept: dict[int, tuple[object, object]] = {}
     for tag in list(ds.keys()):
-        tag = BaseTag(tag)
-        if tag.is_private:
+        number = int(tag)
+        if (number >> 16) & 1:
             # No Retain Safe Private option. Deleted unconverted: they may not even parse.
             del ds[tag]
             continue
-        element = ds[tag]
-        _ACTIONS[_action_for(tag, element.VR)](ds, element, context)
+        element = ds.get_item(tag)
+        action = _action_for(number, vr_of(element, ds))
+        if action == "X":
+            del ds[tag]
+        elif action == "K":
+            kept[number] = (element, element.value)
+        else:
+            _ACTIONS[action](ds, ds[tag], context)
+    return kept
 
 
 def _remove(ds: Dataset, element: DataElement, context: _Context) -> None:
@@ -253,15 +279,16 @@ _ACTIONS: dict[str, Callable[[Dataset, DataElement, _Context], None]] = {
 }
 
 
-def _new_file_meta(source: Dataset, out: Dataset, context: _Context) -> FileMetaDataset:
-    """Fresh file meta: the source's may carry AE titles and private meta elements."""
-    source_meta = getattr(source, "file_meta", None) or FileMetaDataset()
+def _new_file_meta(
+    source_meta: Dataset, instance: object, out: Dataset, context: _Context
+) -> FileMetaDataset:
+    """Fresh file meta: the source's may carry AE titles and private meta elements.
+    ``instance`` is the input's original SOP Instance UID."""
     meta = FileMetaDataset()
     meta.FileMetaInformationVersion = b"\x00\x01"
     sop_class = out.get("SOPClassUID") or source_meta.get("MediaStorageSOPClassUID")
     if sop_class:
         meta.MediaStorageSOPClassUID = sop_class
-    instance = source_meta.get("MediaStorageSOPInstanceUID") or source.get("SOPInstanceUID")
     if instance:
         meta.MediaStorageSOPInstanceUID = context.remap_uid(str(instance))
     if source_meta.get("TransferSyntaxUID"):
@@ -270,20 +297,46 @@ def _new_file_meta(source: Dataset, out: Dataset, context: _Context) -> FileMeta
     return meta
 
 
+def _element(keyword: str, value: object) -> tuple[int, str, object]:
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise ValueError(f"unknown keyword: {keyword}")
+    return tag, dictionary_VR(tag), value
+
+
+# What every de-identified instance says about how it was de-identified.
+_METHOD_ELEMENTS = (
+    _element("PatientIdentityRemoved", "YES"),
+    _element("LongitudinalTemporalInformationModified", "MODIFIED"),
+    _element(
+        "DeidentificationMethod",
+        (
+            f"{profile.STANDARD_EDITION} Basic Profile",
+            *(meaning for _, meaning in profile.METHOD_CODES[1:]),
+            f"platform profile {profile.PROFILE_VERSION}",
+        ),
+    ),
+)
+_CODE_SEQUENCE, _, _ = _element("DeidentificationMethodCodeSequence", None)
+_CODE_ELEMENTS = tuple(
+    (
+        _element("CodeValue", value),
+        _element("CodingSchemeDesignator", "DCM"),
+        _element("CodeMeaning", meaning),
+    )
+    for value, meaning in profile.METHOD_CODES
+)
+
+
 def _record_method(out: Dataset) -> None:
-    """Mark the instance as de-identified and name the profile and options used."""
-    out.PatientIdentityRemoved = "YES"
-    out.LongitudinalTemporalInformationModified = "MODIFIED"
-    out.DeidentificationMethod = [
-        f"{profile.STANDARD_EDITION} Basic Profile",
-        *(meaning for _, meaning in profile.METHOD_CODES[1:]),
-        f"platform profile {profile.PROFILE_VERSION}",
-    ]
-    codes = []
-    for value, meaning in profile.METHOD_CODES:
+    """Mark the instance as de-identified and name the profile and options used
+    (elements built by tag: this runs for every stored instance)."""
+    for tag, vr, value in _METHOD_ELEMENTS:
+        out.add_new(tag, vr, list(value) if isinstance(value, tuple) else value)
+    codes = Sequence()
+    for elements in _CODE_ELEMENTS:
         item = Dataset()
-        item.CodeValue = value
-        item.CodingSchemeDesignator = "DCM"
-        item.CodeMeaning = meaning
+        for tag, vr, value in elements:
+            item.add_new(tag, vr, value)
         codes.append(item)
-    out.DeidentificationMethodCodeSequence = codes
+    out.add_new(_CODE_SEQUENCE, "SQ", codes)

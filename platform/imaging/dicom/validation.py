@@ -1,4 +1,5 @@
-"""Validation of uploaded DICOM files and zip archives before anything is stored.
+"""Validation of uploaded DICOM files before anything is stored (zip archives:
+``imaging.dicom.archives``).
 
 Every refusal is a ``DicomRejected`` (``ArchiveRejected`` for a zip) carrying a
 stable machine ``reason_code`` for the API and a human ``message``. Messages never
@@ -14,17 +15,16 @@ from __future__ import annotations
 
 import io
 import re
-import stat
 import struct
-import zipfile
-import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.errors import BytesLengthException
 from pydicom.pixels import iter_pixels
+from pydicom.tag import BaseTag
 from pydicom.uid import (
     JPEG2000,
     ExplicitVRLittleEndian,
@@ -36,6 +36,9 @@ from pydicom.uid import (
     JPEGLSNearLossless,
     RLELossless,
 )
+
+from imaging.dicom.elements import vr_of
+from imaging.dicom.part10 import ElementSpan, element_span
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 ENHANCED_CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2.1"
@@ -66,12 +69,9 @@ ALLOWED_TRANSFER_SYNTAXES = UNCOMPRESSED_SYNTAXES | COMPRESSED_SYNTAXES
 REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 DEFAULT_MAX_PIXEL_BYTES = 1 << 30  # decoded size; bounds decompression of a tiny upload
 _UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
-_DRIVE_RE = re.compile(r"^[A-Za-z]:")
-_JUNK_DIRS = frozenset({"__MACOSX"})
-_JUNK_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
-_READ_CHUNK = 1 << 16
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+# Binary numbers pydicom refuses to convert unless the value fills whole numbers.
+_FIXED_SIZES = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "SV": 8, "UV": 8}
 
 
 class DicomRejected(Exception):
@@ -99,6 +99,8 @@ class ValidatedInstance:
     transfer_syntax_uid: str
     quarantine: bool = False
     quarantine_reason: str | None = None
+    # Where each top-level element lies in the validated bytes (see imaging.dicom.part10).
+    spans: Mapping[int, ElementSpan] = field(default_factory=dict)
 
 
 def validate_dicom_bytes(
@@ -109,7 +111,18 @@ def validate_dicom_bytes(
         raise DicomRejected("empty", "The file is empty.")
     if len(data) > max_bytes:
         raise DicomRejected("too_large", f"The file is larger than {max_bytes} bytes.")
-    ds = _parse(data)
+    ds, spans = _parse(data)
+    try:
+        return _check(ds, spans, max_pixel_bytes)
+    except DicomRejected:
+        raise
+    except Exception as exc:  # a value converted on first read (e.g. IS "1e400")
+        raise DicomRejected(
+            "unreadable", f"The file could not be parsed as DICOM ({type(exc).__name__})."
+        ) from exc
+
+
+def _check(ds: Dataset, spans: dict[int, ElementSpan], max_pixel_bytes: int) -> ValidatedInstance:
     transfer_syntax = _transfer_syntax(ds)
     uids = _required_uids(ds)
     reason = _quarantine_reason(uids["SOPClassUID"], ds)
@@ -129,6 +142,7 @@ def validate_dicom_bytes(
         transfer_syntax_uid=transfer_syntax,
         quarantine=reason is not None,
         quarantine_reason=reason,
+        spans=spans,
     )
 
 
@@ -137,18 +151,17 @@ def is_valid_uid(value: str) -> bool:
     return 0 < len(value) <= 64 and _UID_RE.match(value) is not None
 
 
-def _parse(data: bytes) -> Dataset:
+def _parse(data: bytes) -> tuple[Dataset, dict[int, ElementSpan]]:
     if len(data) < 132 or data[128:132] != b"DICM":
         raise DicomRejected(
             "not_dicom", "The file is not a DICOM Part 10 file (no preamble and DICM prefix)."
         )
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
-        _check_not_truncated(ds)
-        for _ in ds.iterall():  # values convert lazily: force every one now
+        _check_not_truncated(ds.file_meta)
+        for _ in ds.file_meta.iterall():  # values convert lazily: force these now
             pass
-        for _ in ds.file_meta.iterall():
-            pass
+        spans = _check_elements(ds, data)
     except DicomRejected:
         raise
     except Exception as exc:  # untrusted bytes: pydicom raises many types on garbage
@@ -160,18 +173,41 @@ def _parse(data: bytes) -> Dataset:
     if any(tag.group == 0x0002 for tag in ds.keys()):  # noqa: SIM118 (tags, not elements)
         # pydicom refuses to write such a file, so it could never be stored.
         raise DicomRejected("misplaced_file_meta", "File meta elements appear in the data set.")
-    return ds
+    return ds, spans
 
 
-def _check_not_truncated(ds: Dataset) -> None:
+def _check_elements(ds: Dataset, data: bytes) -> dict[int, ElementSpan]:
+    """Check each top-level element without converting its value, and return
+    where each lies in ``data`` (only unconverted elements know that).
+
+    Values are converted where they are used: by de-identification (what it
+    changes, and every sequence it keeps) and by the index (what it reads), both
+    before anything is stored; the rest is removed, or copied to the store byte
+    for byte. Here: no value cut short, and binary numbers that fill whole
+    values, as pydicom demands when converting."""
+    _check_not_truncated(ds)
+    spans: dict[int, ElementSpan] = {}
+    for tag in ds.keys():  # noqa: SIM118 (keys, not elements: no value conversion)
+        raw = ds.get_item(tag)
+        if not isinstance(raw, RawDataElement) or raw.value is None:
+            continue
+        size = _FIXED_SIZES.get(vr_of(raw, ds))
+        if size and len(raw.value) % size and not BaseTag(tag).is_private:
+            raise BytesLengthException("A binary value does not fill whole numbers.")
+        span = element_span(raw, data)
+        if span is not None:
+            spans[int(tag)] = span
+    return spans
+
+
+def _check_not_truncated(dataset: Dataset) -> None:
     """pydicom keeps a value cut short by end of file; compare it with its declared length."""
-    for dataset in (ds.file_meta, ds):
-        for tag in list(dataset.keys()):  # keys, not elements: no value conversion yet
-            raw = dataset.get_item(tag)
-            if not isinstance(raw, RawDataElement) or raw.value is None:
-                continue
-            if raw.length != _UNDEFINED_LENGTH and len(raw.value) < raw.length:
-                raise DicomRejected("truncated", "The file ends in the middle of an element.")
+    for tag in list(dataset.keys()):  # keys, not elements: no value conversion yet
+        raw = dataset.get_item(tag)
+        if not isinstance(raw, RawDataElement) or raw.value is None:
+            continue
+        if raw.length != _UNDEFINED_LENGTH and len(raw.value) < raw.length:
+            raise DicomRejected("truncated", "The file ends in the middle of an element.")
 
 
 def _transfer_syntax(ds: Dataset) -> str:
@@ -310,180 +346,3 @@ def _check_decoded_frames(ds: Dataset, frame_shape: tuple[int, ...], frames: int
         raise DicomRejected(
             "pixel_shape_mismatch", f"Decoded {decoded} frames, NumberOfFrames is {frames}."
         )
-
-
-def iter_zip_members(
-    data: bytes,
-    *,
-    max_members: int,
-    max_total_uncompressed: int,
-    max_member_bytes: int,
-    max_ratio: float,
-) -> Iterator[tuple[str, bytes]]:
-    """Yield (name, bytes) for each regular file in a zip, safely.
-
-    The whole central directory is checked before the first member is yielded, so a
-    structurally unsafe archive is refused before any of it is processed. Sizes are
-    then enforced again while inflating: headers can lie.
-    """
-    archive = _open_zip(data)
-    members = _checked_members(archive, max_members=max_members)
-    _check_declared_sizes(
-        members,
-        max_total_uncompressed=max_total_uncompressed,
-        max_member_bytes=max_member_bytes,
-        max_ratio=max_ratio,
-    )
-    total = 0
-    for info in members:
-        content = _read_member(archive, info, max_member_bytes, max_ratio)
-        total += len(content)
-        if total > max_total_uncompressed:
-            raise ArchiveRejected(
-                "zip_too_large_total",
-                f"The archive expands to more than {max_total_uncompressed} bytes.",
-            )
-        yield info.filename, content
-
-
-def _open_zip(data: bytes) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        ValueError,
-        EOFError,
-        NotImplementedError,
-    ) as exc:
-        raise ArchiveRejected("zip_invalid", "The upload is not a readable zip archive.") from exc
-
-
-def _checked_members(archive: zipfile.ZipFile, *, max_members: int) -> list[zipfile.ZipInfo]:
-    """Structural checks on every entry; returns the regular, non-junk files."""
-    infos = archive.infolist()
-    if len(infos) > max_members:
-        raise ArchiveRejected(
-            "zip_too_many_members", f"The archive has more than {max_members} entries."
-        )
-    names: set[str] = set()
-    offsets: set[int] = set()
-    members = []
-    for info in infos:
-        _check_member_name(info.filename)
-        _check_member_type(info)
-        if info.filename in names or info.header_offset in offsets:
-            # Repeated names hide files; shared offsets are the overlapping-entry bomb.
-            raise ArchiveRejected("zip_duplicate_member", "The archive repeats an entry.")
-        names.add(info.filename)
-        offsets.add(info.header_offset)
-        if info.is_dir() or _is_junk(info.filename):
-            continue
-        if info.flag_bits & 0x41:  # bit 0 traditional, bit 6 strong encryption
-            raise ArchiveRejected("zip_encrypted", "The archive contains an encrypted entry.")
-        if info.compress_type not in _ZIP_METHODS:
-            raise ArchiveRejected(
-                "zip_unsupported_compression",
-                "Only stored and deflated zip entries are accepted.",
-            )
-        members.append(info)
-    return members
-
-
-def _check_member_name(name: str) -> None:
-    parts = name.split("/")
-    unsafe = (
-        not name
-        or name.startswith("/")
-        or "\\" in name
-        or _DRIVE_RE.match(name) is not None
-        or ".." in parts
-        or any(ord(char) < 32 for char in name)
-    )
-    if unsafe:
-        raise ArchiveRejected(
-            "zip_unsafe_path", "The archive contains an entry with an unsafe path."
-        )
-
-
-def _check_member_type(info: zipfile.ZipInfo) -> None:
-    mode = info.external_attr >> 16  # Unix mode bits, when the creator recorded them
-    kind = stat.S_IFMT(mode)
-    if kind == stat.S_IFLNK:
-        raise ArchiveRejected("zip_symlink", "The archive contains a symbolic link.")
-    if mode and kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise ArchiveRejected(
-            "zip_special_file", "The archive contains a device, pipe or socket entry."
-        )
-
-
-def _is_junk(name: str) -> bool:
-    parts = [part for part in name.split("/") if part]
-    if not parts:
-        return True
-    base = parts[-1]
-    return bool(_JUNK_DIRS.intersection(parts)) or base in _JUNK_FILES or base.startswith("._")
-
-
-def _check_declared_sizes(
-    members: list[zipfile.ZipInfo],
-    *,
-    max_total_uncompressed: int,
-    max_member_bytes: int,
-    max_ratio: float,
-) -> None:
-    total = 0
-    for info in members:
-        if info.file_size > max_member_bytes:
-            raise ArchiveRejected(
-                "zip_member_too_large",
-                f"An entry is larger than {max_member_bytes} bytes uncompressed.",
-            )
-        _check_ratio(info.file_size, info.compress_size, max_ratio)
-        total += info.file_size
-    if total > max_total_uncompressed:
-        raise ArchiveRejected(
-            "zip_too_large_total",
-            f"The archive declares more than {max_total_uncompressed} bytes uncompressed.",
-        )
-
-
-def _check_ratio(uncompressed: int, compressed: int, max_ratio: float) -> None:
-    if uncompressed and uncompressed > max_ratio * max(compressed, 1):
-        raise ArchiveRejected(
-            "zip_ratio_exceeded",
-            f"An entry's compression ratio exceeds {max_ratio:g}; possible zip bomb.",
-        )
-
-
-def _read_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_member_bytes: int, max_ratio: float
-) -> bytes:
-    """Inflate one entry in chunks, stopping as soon as a limit is crossed."""
-    limit = min(max_member_bytes, int(max_ratio * max(info.compress_size, 1)))
-    buffer = bytearray()
-    try:
-        with archive.open(info) as stream:
-            while chunk := stream.read(_READ_CHUNK):
-                buffer += chunk
-                if len(buffer) > limit:
-                    _check_ratio(len(buffer), info.compress_size, max_ratio)
-                    raise ArchiveRejected(
-                        "zip_member_too_large",
-                        f"An entry expands beyond {max_member_bytes} bytes.",
-                    )
-    except ArchiveRejected:
-        raise
-    except (
-        zipfile.BadZipFile,
-        EOFError,
-        OSError,
-        ValueError,
-        RuntimeError,
-        zlib.error,
-        NotImplementedError,
-    ) as exc:
-        raise ArchiveRejected(
-            "zip_corrupt_member", "An archive entry is corrupt (bad data or checksum)."
-        ) from exc
-    return bytes(buffer)

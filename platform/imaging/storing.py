@@ -1,0 +1,180 @@
+"""Getting prepared instances into the image store: duplicates (earlier in the
+upload, or already stored) and STOW-RS in batches, on background threads while
+the caller prepares the next batch. A failed batch rejects only its files."""
+
+import dataclasses
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import TracebackType
+from typing import Self
+
+import requests
+
+from imaging.dicomweb import ImageStore, ImageStoreError
+from imaging.ingest import FileStatus, PreparedInstance
+
+# STOW-RS requests in flight. The store spends much of an instance's time
+# waiting (file writes, index commits): a second request overlaps those waits.
+# Measured on 2 cores: 1 -> 0.57-0.58 of direct STOW-RS throughput, 2 -> 0.70-0.78,
+# 3 -> 0.69-0.72.
+STORE_WORKERS = 2
+# SOP Instance UIDs per duplicate-check query: keeps the URL far below server limits.
+_UIDS_PER_QUERY = 40
+
+
+def mark_repeats(prepared: list[PreparedInstance], seen: set[str]) -> None:
+    """Flag instances that came earlier in this upload (pass the same `seen` set
+    for every batch) as duplicates."""
+    for item in prepared:
+        if item.outcome.status == FileStatus.ACCEPTED and item.sop_uid in seen:
+            _duplicate(item)
+        seen.add(item.sop_uid)
+
+
+def mark_duplicates(prepared: list[PreparedInstance], store: ImageStore) -> None:
+    """Flag instances already in the store as duplicates. If the store cannot be
+    asked, those files are rejected."""
+    prepared = [p for p in prepared if p.outcome.status == FileStatus.ACCEPTED]
+    present: set[str] = set()
+    unreachable: set[tuple[str, str]] = set()
+    for (study_uid, series_uid), sop_uids in _group_by_series(prepared).items():
+        try:
+            present |= present_instances(store, study_uid, series_uid, sop_uids)
+        except ImageStoreError:
+            unreachable.add((study_uid, series_uid))
+    for item in prepared:
+        if (item.study_uid, item.series_uid) in unreachable:
+            _reject([item], "store_failed", "The image store is unavailable; try again later.")
+        elif item.sop_uid in present:
+            _duplicate(item)
+
+
+def _group_by_series(prepared: list[PreparedInstance]) -> dict[tuple[str, str], list[str]]:
+    groups: dict[tuple[str, str], list[str]] = {}
+    for item in prepared:
+        groups.setdefault((item.study_uid, item.series_uid), []).append(item.sop_uid)
+    return groups
+
+
+def present_instances(
+    store: ImageStore, study_uid: str, series_uid: str, sop_uids: list[str]
+) -> set[str]:
+    """Which of `sop_uids` the store already holds.
+
+    Asks for exactly these UIDs (QIDO-RS UID list matching, PS3.18 8.3.4.1) rather
+    than listing the series: Orthanc answers a series listing by reading every
+    stored file (about 0.5 s for 300 CT slices), a miss on a UID list in a few ms.
+    Only requested UIDs count, whatever else a store may answer with."""
+    wanted = set(sop_uids)
+    unique = sorted(wanted)
+    found: set[str] = set()
+    for start in range(0, len(unique), _UIDS_PER_QUERY):
+        chunk = unique[start : start + _UIDS_PER_QUERY]
+        try:
+            answer = store.client.search_for_instances(
+                study_instance_uid=study_uid,
+                series_instance_uid=series_uid,
+                fields=["00080018"],
+                search_filters={"SOPInstanceUID": ",".join(chunk)},
+            )
+        except requests.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                continue
+            raise ImageStoreError("QIDO-RS failed") from exc
+        except requests.RequestException as exc:
+            raise ImageStoreError(f"QIDO-RS failed: {type(exc).__name__}") from exc
+        found |= {row["00080018"]["Value"][0] for row in answer if "00080018" in row}
+    return found & wanted
+
+
+def store_batch(batch: list[PreparedInstance], store: ImageStore) -> None:
+    """STOW-RS one batch of new instances; a failed batch rejects only its files."""
+    if not batch:
+        return
+    try:
+        outcome = store.store_files([p.encoded for p in batch])
+    except ImageStoreError as exc:
+        if len(batch) > 1:
+            # Some stores keep the good part of a refused batch: store one by one,
+            # so each file's outcome is its own and nothing stays unreported.
+            for item in batch:
+                store_batch([item], store)
+            return
+        _reject(batch, "store_failed", f"The image store did not accept the file ({exc}).")
+        return
+    for item in batch:
+        if item.sop_uid in outcome.failed:
+            _reject([item], "store_failed", outcome.failed[item.sop_uid])
+        elif item.sop_uid not in outcome.stored:
+            _reject([item], "store_unconfirmed", "The image store did not confirm the file.")
+
+
+def check_and_store(batch: list[PreparedInstance], store: ImageStore) -> None:
+    """The store's part of one batch: skip what it already holds, STOW-RS the
+    rest, then release the encoded files (the index needs only the headers)."""
+    try:
+        mark_duplicates(batch, store)
+        store_batch([p for p in batch if p.outcome.status == FileStatus.ACCEPTED], store)
+    finally:
+        for item in batch:
+            item.encoded = b""
+
+
+class StorePipeline:
+    """Checks and stores batches on background threads (STORE_WORKERS at once),
+    while the caller prepares the next. Leaving the block waits for every batch,
+    so outcomes are final afterwards; if the block raised, batches not yet
+    started are dropped.
+
+    The threads only do HTTP through their own store clients (no database
+    access), and each only touches the outcomes of the batch it was given."""
+
+    def __init__(self, store: ImageStore, workers: int = STORE_WORKERS) -> None:
+        self._store = store
+        self._local = threading.local()
+        self._clients: list[ImageStore] = []
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stow")
+        self._futures: list[Future[None]] = []
+
+    def _run(self, batch: list[PreparedInstance]) -> None:
+        client = getattr(self._local, "store", None)
+        if client is None:  # requests.Session is not thread-safe: one per thread
+            client = self._local.store = dataclasses.replace(self._store)
+            self._clients.append(client)
+        check_and_store(batch, client)
+
+    def submit(self, batch: list[PreparedInstance]) -> None:
+        new = [p for p in batch if p.outcome.status == FileStatus.ACCEPTED]
+        for item in batch:
+            if item.outcome.status != FileStatus.ACCEPTED:
+                item.encoded = b""  # never stored
+        if new:
+            self._futures.append(self._executor.submit(self._run, new))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=exc_type is not None)
+        for client in self._clients:
+            client.session.close()
+        if exc_type is None:
+            for future in self._futures:
+                future.result()  # an unexpected error in a batch is the caller's error
+
+
+def _reject(items: list[PreparedInstance], code: str, message: str) -> None:
+    for item in items:
+        item.outcome.status = FileStatus.REJECTED
+        item.outcome.code = code
+        item.outcome.message = message
+
+
+def _duplicate(item: PreparedInstance) -> None:
+    item.outcome.status = FileStatus.DUPLICATE
+    item.outcome.message = "Already stored; nothing changed."

@@ -1,0 +1,69 @@
+"""The store pipeline (imaging.storing) without a store: batches go out on
+STORE_WORKERS threads, each with its own client, and every outcome is final
+when the block ends."""
+
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from imaging import storing
+from imaging.dicomweb import ImageStore, ImageStoreError, StoreOutcome
+from imaging.headers import InstanceHeader
+from imaging.ingest import FileStatus, PreparedInstance
+
+
+@dataclasses.dataclass
+class FakeStore(ImageStore):
+    """Stores whatever it gets (a file here is its SOP Instance UID), slowly;
+    refuses files named in `refuse` as a batch does."""
+
+    log: list[tuple[int, int, tuple[bytes, ...]]] = dataclasses.field(default_factory=list)
+    refuse: frozenset[bytes] = frozenset()
+
+    @property
+    def client(self) -> Any:  # QIDO-RS: nothing is stored yet
+        return type("Client", (), {"search_for_instances": lambda *a, **k: []})()
+
+    def store_files(self, files: Sequence[bytes]) -> StoreOutcome:
+        time.sleep(0.01)
+        self.log.append((threading.get_ident(), id(self), tuple(files)))
+        if self.refuse & set(files):
+            raise ImageStoreError("refused")
+        return StoreOutcome(stored={f.decode() for f in files})
+
+
+def _prepared(uid: str) -> PreparedInstance:
+    header: Any = InstanceHeader.__new__(InstanceHeader)
+    return PreparedInstance(f"{uid}.dcm", header, uid.encode(), "1.2", "1.2.3", uid)
+
+
+def test_batches_are_stored_on_worker_threads_with_their_own_clients() -> None:
+    log: list[tuple[int, int, tuple[bytes, ...]]] = []
+    store = FakeStore("http://store.invalid/dicom-web", log=log, refuse=frozenset({b"8.1"}))
+    batches = [[_prepared(f"{n}.{i}") for i in range(n % 3 + 1)] for n in range(10)]
+    with storing.StorePipeline(store) as pipeline:
+        for batch in batches:
+            pipeline.submit(batch)
+    items = [item for batch in batches for item in batch]
+    assert all(item.encoded == b"" for item in items)  # released once stored
+    statuses = {item.sop_uid: item.outcome.status for item in items}
+    assert statuses.pop("8.1") == FileStatus.REJECTED  # only the refused file
+    assert set(statuses.values()) == {FileStatus.ACCEPTED}
+    stored = {f for _, _, files in log if len(files) == 1 or b"8.1" not in files for f in files}
+    assert stored >= {uid.encode() for uid in statuses}
+    threads = {thread for thread, _, _ in log}
+    clients = {client for _, client, _ in log}
+    assert threading.get_ident() not in threads
+    assert 1 <= len(threads) <= storing.STORE_WORKERS
+    assert len(clients) == len(threads) and id(store) not in clients  # never shared
+
+
+def test_repeats_within_an_upload_are_duplicates() -> None:
+    seen: set[str] = set()
+    first, again = _prepared("1.1"), _prepared("1.1")
+    storing.mark_repeats([first], seen)
+    storing.mark_repeats([again], seen)
+    assert first.outcome.status == FileStatus.ACCEPTED
+    assert again.outcome.status == FileStatus.DUPLICATE
