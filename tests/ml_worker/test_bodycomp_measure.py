@@ -79,9 +79,9 @@ def test_level_averages_its_slices_and_indexes_by_height(l3: PhantomSlices) -> N
 
 
 def test_threshold_segmenter_fat_within_2_percent_and_muscle_overlaps(l3: PhantomSlices) -> None:
-    """The rule-based method with no anatomy given. Its known limit (organs
-    touching psoas and quadratus count as muscle) keeps muscle to an overlap
-    check here; bench/bodycomp reports the figures."""
+    """The rule-based method with no anatomy given. Its known limit (an organ
+    as thin as the muscle it touches, with no fat between, joins it) keeps
+    muscle to an overlap check here; bench/bodycomp reports the figures."""
     result, _, _ = _measure(l3, ThresholdSegmenter())
     row = result["levels"][0]
     pixel_cm2 = l3.spacing_mm**2 / 100
@@ -92,8 +92,9 @@ def test_threshold_segmenter_fat_within_2_percent_and_muscle_overlaps(l3: Phanto
     masks = ThresholdSegmenter().segment(hu, (l3.spacing_mm, l3.spacing_mm))
     truth = truth_masks(l3.tissues[1])
     overlap = 2 * (masks.muscle & truth.muscle).sum() / (masks.muscle.sum() + truth.muscle.sum())
-    assert overlap > 0.8
-    assert masks.muscle[truth.muscle].mean() > 0.95  # it misses almost no muscle
+    assert overlap > 0.85
+    assert masks.muscle[truth.muscle].mean() > 0.9  # it misses little muscle
+    assert masks.muscle[~truth.muscle].sum() < 0.25 * truth.muscle.sum()  # few organ pixels
 
 
 def test_masks_come_back_in_the_stored_grid(l3: PhantomSlices) -> None:
