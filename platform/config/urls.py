@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts.views import LoginView
 from analysis.bodycomp import pages as bodycomp_pages
 from core.views import healthz
 from projects import pages, viewer_page
@@ -10,7 +11,8 @@ from projects import pages, viewer_page
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", LoginView.as_view(), name="login"),
+    path("oidc/", include("accounts.oidc_urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("config.api_urls")),
     path("dicomweb/", include("imaging.proxy_urls")),
