@@ -9,6 +9,7 @@ from typing import Any
 
 from analysis.bodycomp.levels import bodycomp_parameters
 from imaging.models import Series
+from learning.selectors import classify_parameters
 from projects.roles import Capability
 
 # Turns the starter's parameters into the task's (validating them; may raise
@@ -56,7 +57,11 @@ JOB_TYPES: dict[str, JobType] = {
             queue="gpu",
             capability=Capability.RUN_JOBS,
             target=Target.SERIES,
-            description="Find the spine level of every slice of a CT series, with Grad-CAM.",
+            description=(
+                "Find the spine level of every slice of a CT series, with Grad-CAM, using "
+                "the project's promoted model version (or a named registered one)."
+            ),
+            prepare=classify_parameters,
         ),
         JobType(
             name="measure_body_composition",

@@ -22,6 +22,9 @@ class AuditAction(models.TextChoices):
     LABELS_EDITED = "labels_edited"
     LABELS_SUBMITTED = "labels_submitted"
     LABELS_REVIEWED = "labels_reviewed"
+    DATASET_FROZEN = "dataset_frozen"
+    MODEL_PROMOTED = "model_promoted"
+    MODEL_ROLLED_BACK = "model_rolled_back"
     TOKEN_ISSUED = "token_issued"  # noqa: S105 (an action name)
 
 

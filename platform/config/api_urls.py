@@ -37,5 +37,6 @@ urlpatterns = [
         name="measurement-export",
     ),
     path("", include("annotations.urls")),
+    path("", include("learning.urls")),
     path("", include(router.urls)),
 ]

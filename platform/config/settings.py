@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "imaging",
     "analysis",
     "annotations",
+    "learning",
 ]
 
 MIDDLEWARE = [
@@ -279,3 +280,8 @@ UPLOAD_MAX_ZIP_RATIO = env_int("UPLOAD_MAX_ZIP_RATIO", 200)
 STOW_BATCH_SIZE = env_int("STOW_BATCH_SIZE", 50)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 2**20  # larger parts spool to temporary files
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 5000)
+
+# The file model registry the GPU workers load from (ml_worker.registry's layout;
+# same env names as ml_worker.config), read by `manage.py sync_models`.
+MODEL_REGISTRY_DIR = Path(env_str("MODEL_REGISTRY_DIR", str(REPO_DIR / "var" / "models")))
+MODEL_NAME = env_str("MODEL_NAME", "spine-levels")

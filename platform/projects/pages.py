@@ -8,6 +8,7 @@ from django.shortcuts import render
 
 from analysis.selectors import job_list
 from imaging.selectors import study_list
+from learning.selectors import project_learning
 from projects import selectors
 from projects.access import access_for
 from projects.roles import Capability
@@ -36,6 +37,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
         .filter(project=project)
         .prefetch_related("series", "series__levels")[:200],
         "jobs": job_list(user=request.user).filter(project=project)[:50],
+        "learning": project_learning(project=project, access=access),
     }
     return render(request, "projects/project_detail.html", context)
 

@@ -17,6 +17,7 @@ from audit.services import audit_record
 from tests import factories
 from tests.analysis.bodycomp_helpers import stored_measurements
 from tests.conftest import PRINCIPALS, World, client_for
+from tests.learning import helpers as learning_helpers
 
 
 def _upload_body(w: World) -> dict[str, Any]:
@@ -54,6 +55,8 @@ def _body(kind: str, w: World) -> dict[str, Any] | None:
         "label_edit": {"base_revision": 0, "start": 0, "end": 1, "label": "L3"},
         "label_undo": {"base_revision": 0},
         "label_submit": {"comment": "done"},
+        "freeze": {"held_out_institutions": ["B"]},
+        "promote": {"model_version": w.objects["model_version"].pk},
     }
     return bodies.get(kind)
 
@@ -400,6 +403,79 @@ MATRIX = [
         None,
         "405 405 405 405 405 405 405 401",
     ),
+    # Learning loop. Freezing a cohort with no verified series is refused (400).
+    (
+        "datasets-list",
+        "get",
+        "/api/v1/projects/{project}/datasets/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "datasets-freeze",
+        "post",
+        "/api/v1/projects/{project}/datasets/",
+        "freeze",
+        "400 403 403 403 403 403 404 401",
+    ),
+    ("dataset-get", "get", "/api/v1/datasets/{dataset}/", None, "200 200 200 200 200 200 404 401"),
+    (
+        "dataset-manifest",
+        "get",
+        "/api/v1/datasets/{dataset}/manifest.csv",
+        None,
+        "200 403 403 403 403 403 404 401",
+    ),
+    (
+        "model-versions-list",
+        "get",
+        "/api/v1/model-versions/",
+        None,
+        "200 200 200 200 200 200 200 401",
+    ),
+    (
+        "project-model-get",
+        "get",
+        "/api/v1/projects/{project}/model/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "project-model-promote",
+        "post",
+        "/api/v1/projects/{project}/model/promote/",
+        "promote",
+        "201 403 403 403 403 403 404 401",
+    ),
+    # Nothing promoted yet: the admin's rollback is a conflict.
+    (
+        "project-model-rollback",
+        "post",
+        "/api/v1/projects/{project}/model/rollback/",
+        None,
+        "409 403 403 403 403 403 404 401",
+    ),
+    (
+        "review-queue-labeler",
+        "get",
+        "/api/v1/projects/{project}/review-queue/?role=labeler",
+        None,
+        "403 403 200 403 403 403 404 401",
+    ),
+    (
+        "review-queue-reviewer",
+        "get",
+        "/api/v1/projects/{project}/review-queue/?role=reviewer",
+        None,
+        "403 403 403 200 403 403 404 401",
+    ),
+    (
+        "review-queue-bad-role",
+        "get",
+        "/api/v1/projects/{project}/review-queue/?role=boss",
+        None,
+        "400 400 400 400 400 400 404 401",
+    ),
     ("audit-list", "get", "/api/v1/audit-events/", None, "200 200 200 200 200 200 200 401"),
     ("audit-create", "post", "/api/v1/audit-events/", None, "405 405 405 405 405 405 405 401"),
     (
@@ -434,9 +510,10 @@ def test_permission_matrix(
         slice_sop_instance_uids=["2.25.1", "2.25.2", "2.25.3"],
     )
     for side in ("own", "other"):
-        world.objects[f"measurement_{side}"] = stored_measurements(world.objects[f"series_{side}"])[
-            0
-        ]
+        rows = stored_measurements(world.objects[f"series_{side}"])
+        world.objects[f"measurement_{side}"] = rows[0]
+    world.objects["dataset"] = learning_helpers.frozen_dataset(world)
+    world.objects["model_version"] = learning_helpers.model_version("1")
     ids = {"project": world.project.pk, "other_project": world.other_project.pk}
     ids.update({name: obj.pk for name, obj in world.objects.items()})
     user = None if principal == "anonymous" else world.users[principal]
@@ -499,5 +576,13 @@ def test_matrix_covers_every_api_route() -> None:
         "series-labels-history",
         "series-labels-submit",
         "series-labels-review",
+        "project-datasets",
+        "dataset-detail",
+        "dataset-manifest",
+        "modelversion-list",
+        "project-model",
+        "project-model-promote",
+        "project-model-rollback",
+        "project-review-queue",
     }
     assert names <= covered, f"endpoints missing from the matrix: {sorted(names - covered)}"

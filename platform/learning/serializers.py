@@ -1,0 +1,132 @@
+"""Request bodies and responses of the learning endpoints."""
+
+from rest_framework import serializers
+
+from learning.models import DatasetVersion, ModelPromotion, ModelVersion
+
+
+class FreezeIn(serializers.Serializer):
+    institutions = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        default=list,
+        help_text="Institution codes to include (empty: all participating centres)",
+    )
+    series = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list
+    )
+    cohort = serializers.IntegerField(required=False, allow_null=True, default=None)
+    held_out_institutions = serializers.ListField(
+        child=serializers.CharField(max_length=32),
+        required=False,
+        default=list,
+        help_text="Centres kept out whole for external validation",
+    )
+    val_fraction = serializers.FloatField(min_value=0, max_value=0.9, default=0.15)
+    test_fraction = serializers.FloatField(min_value=0, max_value=0.9, default=0.15)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DatasetOut(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    series_count = serializers.IntegerField(read_only=True)
+    manifest_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "id",
+            "project",
+            "number",
+            "description",
+            "selection",
+            "held_out_institutions",
+            "val_fraction",
+            "test_fraction",
+            "series_count",
+            "summary",
+            "skipped",
+            "content_sha256",
+            "created_by",
+            "created_at",
+            "manifest_url",
+        ]
+        read_only_fields = fields
+
+    def get_manifest_url(self, obj: DatasetVersion) -> str:
+        return f"/api/v1/datasets/{obj.pk}/manifest.csv"
+
+
+class ModelVersionOut(serializers.ModelSerializer):
+    training_dataset = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "version",
+            "sha256",
+            "status",
+            "training_dataset",
+            "code_version",
+            "metrics",
+            "metrics_per_class",
+            "metrics_per_centre",
+            "training_data",
+            "registered_at",
+            "synced_at",
+        ]
+        read_only_fields = fields
+
+    def get_training_dataset(self, obj: ModelVersion) -> dict[str, int] | None:
+        dataset = obj.training_dataset
+        if dataset is None:
+            return None
+        return {"id": dataset.pk, "project": dataset.project_id, "number": dataset.number}
+
+
+class PromotionOut(serializers.ModelSerializer):
+    model_version = ModelVersionOut(read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ModelPromotion
+        fields = ["id", "project", "model_version", "action", "previous", "actor", "comment"]
+        read_only_fields = fields
+
+
+class ProjectModelOut(serializers.Serializer):
+    promoted = PromotionOut(allow_null=True)
+    can_roll_back = serializers.BooleanField()
+    history = PromotionOut(many=True)
+
+
+class PromoteIn(serializers.Serializer):
+    model_version = serializers.IntegerField(min_value=1, help_text="ModelVersion id")
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class QueueIn(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["labeler", "reviewer"])
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=20)
+
+
+class QueueItemOut(serializers.Serializer):
+    series = serializers.IntegerField()
+    study = serializers.IntegerField()
+    institution = serializers.CharField()
+    description = serializers.CharField()
+    score = serializers.FloatField(help_text="uncertainty + disagreement; higher first")
+    uncertainty = serializers.FloatField(help_text="1 - mean slice confidence")
+    disagreement = serializers.FloatField(help_text="1 - lowest per-level Dice")
+    weakest_level = serializers.CharField(allow_null=True)
+    disagreement_level = serializers.CharField(allow_null=True)
+    model_version = serializers.CharField(allow_null=True)
+    tracks = serializers.IntegerField()
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class QueueOut(serializers.Serializer):
+    role = serializers.CharField()
+    items = QueueItemOut(many=True)
