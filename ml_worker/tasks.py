@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ml_worker import config, registry
-from ml_worker.bodycomp.job import JobError, run_job
+from ml_worker.bodycomp.job import JobError, fetch_slices, run_job
+from ml_worker.bodycomp.remeasure import RemeasureError, remeasure_level
 from ml_worker.celery_app import app
 from ml_worker.fetch import FetchError, SeriesStream, dicomweb_client, store_instance
 from ml_worker.model import Checkpoint
@@ -104,6 +105,39 @@ def measure_body_composition(
         raise
     statuses = [row["status"] for row in result["levels"]]
     reporter.succeeded(result, message=f"{statuses.count('ok')}/{len(statuses)} levels ok")
+
+
+@app.task(name="ml_worker.remeasure_body_composition", acks_late=True)
+def remeasure_body_composition(
+    job_id: int, parameters: dict[str, Any] | None = None, target: dict[str, str] | None = None
+) -> None:
+    """Measure one level again from corrected masks and store their SEG and SR
+    (ml_worker.bodycomp.remeasure). CPU only; idempotent (derived UIDs)."""
+    reporter = JobReporter(app, job_id)
+    reporter.started()
+    parameters, target = parameters or {}, target or {}
+    try:
+        uids = [str(u) for u in parameters.get("sop_instance_uids") or []]
+        study, series = target["study_instance_uid"], target["series_instance_uid"]
+        client = dicomweb_client()
+        datasets = fetch_slices(client, study, series, uids)
+        result, seg, sr = remeasure_level(datasets, parameters)
+        for instance in (seg, sr):  # SEG first: the SR references it
+            if instance is not None:
+                store_instance(client, instance)
+    except (RemeasureError, SeriesError, FetchError, KeyError, ValueError) as exc:
+        logger.warning("job %s: re-measurement failed: %s", job_id, exc)
+        reporter.failed(
+            f"The slices cannot be measured: {exc}"
+            if isinstance(exc, SeriesError)
+            else _clear_message(exc)
+        )
+        return
+    except Exception as exc:
+        logger.exception("job %s: re-measurement crashed", job_id)
+        reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
+        raise
+    reporter.succeeded(result, message=f"{result['level']['level']}: {result['level']['status']}")
 
 
 def _clear_message(exc: Exception) -> str:

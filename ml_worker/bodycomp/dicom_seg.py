@@ -60,6 +60,7 @@ def build_tissue_seg(
     sop_instance_uid: str | None = None,
     series_number: int = 991,
     manufacturer: str = "sarcopenia-platform",
+    corrected: bool = False,
 ) -> hd.seg.Segmentation:
     """One SEG over `source_images` (one series; masks in their stored grid).
     Raises ValueError when every mask is empty: there is nothing to store."""
@@ -74,7 +75,10 @@ def build_tissue_seg(
         name=algorithm_name, family=family, version=algorithm_version
     )
     series_uid = str(source_images[0].SeriesInstanceUID)
-    descriptions = [_segment(t, algorithm, series_uid) for t in TISSUES]
+    # Masks a person corrected in the viewer are semi-automatic, not automatic.
+    kind = hd.seg.SegmentAlgorithmTypeValues
+    algorithm_type = kind.SEMIAUTOMATIC if corrected else kind.AUTOMATIC
+    descriptions = [_segment(t, algorithm, series_uid, algorithm_type) for t in TISSUES]
     return hd.seg.Segmentation(
         source_images=list(source_images),
         pixel_array=stack.astype(np.uint8),
@@ -95,7 +99,10 @@ def build_tissue_seg(
 
 
 def _segment(
-    tissue: Tissue, algorithm: hd.AlgorithmIdentificationSequence, series_uid: str
+    tissue: Tissue,
+    algorithm: hd.AlgorithmIdentificationSequence,
+    series_uid: str,
+    algorithm_type: hd.seg.SegmentAlgorithmTypeValues = hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
 ) -> hd.seg.SegmentDescription:
     property_type, region = SEGMENT_CODES[tissue]
     return hd.seg.SegmentDescription(
@@ -103,7 +110,7 @@ def _segment(
         segment_label=TISSUE_NAMES[tissue],
         segmented_property_category=TISSUE_CATEGORY,
         segmented_property_type=property_type,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_type=algorithm_type,
         algorithm_identification=algorithm,
         tracking_id=tissue.key,
         # Stable per series and tissue, like the level SR's tracking UIDs.

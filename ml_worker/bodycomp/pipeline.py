@@ -132,7 +132,7 @@ def measure_series(
     levels = [measure_level(r.level, [rows[u] for u in r.sop_instance_uids], patient)
               for r in requests]  # fmt: skip
     mark = perf_counter()
-    seg, sr = _dicom_outputs(datasets, order, masks, levels, algorithm)
+    seg, sr = dicom_outputs(datasets, order, masks, levels, algorithm)
     timings["dicom"] = perf_counter() - mark
     timings["total"] = perf_counter() - started
     first = datasets[0]
@@ -156,8 +156,8 @@ def measure_series(
             "labels": LABELS,
             "slices": [{"sop_instance_uid": u, **encode_masks(m)} for u, m in masks.items()],
         },
-        "seg": _uids(seg),
-        "sr": _uids(sr),
+        "seg": uids_of(seg),
+        "sr": uids_of(sr),
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
     return result, seg, sr
@@ -175,13 +175,16 @@ def _segment_and_measure(
     return masks, measure_slice(item.sop_instance_uid, item.hu, masks, item.spacing_mm)
 
 
-def _dicom_outputs(
+def dicom_outputs(
     datasets: Sequence[Dataset],
     order: list[str],
     masks: dict[str, TissueMasks],
     levels: list[dict[str, Any]],
     algorithm: Algorithm,
+    *,
+    corrected: bool = False,
 ) -> tuple[Dataset | None, Dataset | None]:
+    """The SEG and SR of the measured slices (None, None when nothing was measured)."""
     segmented = [u for u in order if u in masks and any(m.any() for m in masks[u].masks())]
     if not segmented or all(row["muscle_area_cm2"] is None for row in levels):
         return None, None
@@ -195,6 +198,7 @@ def _dicom_outputs(
         algorithm_name=algorithm.name,
         algorithm_version=algorithm.version,
         trained=algorithm.trained,
+        corrected=corrected,
         series_instance_uid=derived_uid(*key, "seg-series"),
         sop_instance_uid=derived_uid(*key, "seg"),
     )
@@ -210,7 +214,7 @@ def _dicom_outputs(
     return seg, sr
 
 
-def _uids(ds: Dataset | None) -> dict[str, str] | None:
+def uids_of(ds: Dataset | None) -> dict[str, str] | None:
     if ds is None:
         return None
     return {

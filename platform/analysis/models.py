@@ -142,6 +142,27 @@ class BodyCompositionMeasurement(models.Model):
     masks = models.JSONField(
         default=list, blank=True, help_text="zlib+base64 uint8 label maps of the level's slices"
     )
+    # Mask correction and review (analysis.masks): the current masks' revision,
+    # the revision the values were measured from, who corrected them and the
+    # masks' review state (like a series' level labels).
+    mask_revision = models.PositiveIntegerField(default=0)
+    measured_revision = models.PositiveIntegerField(default=0)
+    mask_source = models.CharField(
+        max_length=16, default="model", help_text="model or corrected (by a labeler)"
+    )
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    corrected_at = models.DateTimeField(null=True, blank=True)
+    mask_review_status = models.CharField(max_length=16, default="open", db_index=True)
+    mask_review_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    mask_review_at = models.DateTimeField(null=True, blank=True)
+    mask_review_comment = models.TextField(blank=True)
+    remeasure_job = models.ForeignKey(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -152,3 +173,7 @@ class BodyCompositionMeasurement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.level} of series {self.series_id} by job {self.job_id} ({self.status})"
+
+
+# Registered with this app (mask revisions and review events of the measurements).
+from analysis.masks.models import MaskReviewEvent, MaskRevision  # noqa: E402, F401

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from analysis.bodycomp.store import measurements_store
+from analysis.masks.store import remeasure_store
 from analysis.models import Job, SeriesLevels
 from core.errors import ApplicationError
 
@@ -53,6 +54,7 @@ def series_levels_store(job: Job, result: dict[str, Any]) -> dict[str, Any]:
 RESULT_HANDLERS: dict[str, Callable[[Job, dict[str, Any]], dict[str, Any]]] = {
     "classify_levels": series_levels_store,
     "measure_body_composition": measurements_store,
+    "remeasure_body_composition": remeasure_store,
 }
 
 

@@ -38,5 +38,6 @@ urlpatterns = [
     ),
     path("", include("annotations.urls")),
     path("", include("learning.urls")),
+    path("", include("analysis.masks.urls")),
     path("", include(router.urls)),
 ]

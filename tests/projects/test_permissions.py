@@ -34,9 +34,17 @@ def _review_body(w: World, side: str) -> dict[str, Any]:
     return {"decision": "verify", "track": track.pk}
 
 
+def _mask_body(w: World, side: str) -> dict[str, Any]:
+    """A correction of the L3 row's one mask (unchanged pixels, valid encoding)."""
+    mask = w.objects[f"masks_{side}"].masks[0]
+    return {"base_revision": 0, "slices": [mask]}
+
+
 def _body(kind: str, w: World) -> dict[str, Any] | None:
     if kind == "upload":
         return _upload_body(w)
+    if kind.startswith("mask_correct_"):
+        return _mask_body(w, kind.removeprefix("mask_correct_"))
     if kind.startswith("review_"):
         return _review_body(w, kind.removeprefix("review_"))
     bodies = {
@@ -57,6 +65,7 @@ def _body(kind: str, w: World) -> dict[str, Any] | None:
         "label_submit": {"comment": "done"},
         "freeze": {"held_out_institutions": ["B"]},
         "promote": {"model_version": w.objects["model_version"].pk},
+        "mask_verify": {"decision": "verify"},
     }
     return bodies.get(kind)
 
@@ -403,6 +412,104 @@ MATRIX = [
         None,
         "405 405 405 405 405 405 405 401",
     ),
+    (
+        "series-masks-get-own-inst",
+        "get",
+        "/api/v1/series/{series_own}/masks/",
+        None,
+        "403 200 200 200 403 200 404 401",
+    ),
+    (
+        "series-masks-get-other-inst",
+        "get",
+        "/api/v1/series/{series_other}/masks/",
+        None,
+        "403 404 404 200 403 404 404 401",
+    ),
+    (
+        "measurement-masks-get-own-inst",
+        "get",
+        "/api/v1/measurements/{masks_own}/masks/",
+        None,
+        "403 200 200 200 403 200 404 401",
+    ),
+    (
+        "measurement-masks-get-other-inst",
+        "get",
+        "/api/v1/measurements/{masks_other}/masks/",
+        None,
+        "403 404 404 200 403 404 404 401",
+    ),
+    (
+        "measurement-masks-correct-own-inst",
+        "post",
+        "/api/v1/measurements/{masks_own}/masks/",
+        "mask_correct_own",
+        "403 403 200 403 403 403 404 401",
+    ),
+    (
+        "measurement-masks-correct-other-inst",
+        "post",
+        "/api/v1/measurements/{masks_other}/masks/",
+        "mask_correct_other",
+        "403 404 404 403 403 404 404 401",
+    ),
+    (
+        "measurement-masks-undo-own-inst",
+        "post",
+        "/api/v1/measurements/{masks_own}/masks/undo/",
+        "label_undo",
+        "403 403 409 403 403 403 404 401",
+    ),
+    (
+        "measurement-masks-undo-other-inst",
+        "post",
+        "/api/v1/measurements/{masks_other}/masks/undo/",
+        "label_undo",
+        "403 404 404 403 403 404 404 401",
+    ),
+    (
+        "measurement-masks-history-own-inst",
+        "get",
+        "/api/v1/measurements/{masks_own}/masks/history/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "measurement-masks-history-other-inst",
+        "get",
+        "/api/v1/measurements/{masks_other}/masks/history/",
+        None,
+        "200 404 404 200 200 404 404 401",
+    ),
+    (
+        "measurement-masks-submit-own-inst",
+        "post",
+        "/api/v1/measurements/{masks_own}/masks/submit/",
+        "label_submit",
+        "403 403 200 403 403 403 404 401",
+    ),
+    (
+        "measurement-masks-submit-other-inst",
+        "post",
+        "/api/v1/measurements/{masks_other}/masks/submit/",
+        "label_submit",
+        "403 404 404 403 403 404 404 401",
+    ),
+    (
+        "measurement-masks-review-own-inst",
+        "post",
+        "/api/v1/measurements/{masks_own}/masks/review/",
+        "mask_verify",
+        "403 403 403 200 403 403 404 401",
+    ),
+    (
+        "measurement-masks-review-other-inst",
+        "post",
+        "/api/v1/measurements/{masks_other}/masks/review/",
+        "mask_verify",
+        "403 404 404 200 403 404 404 401",
+    ),
     # Learning loop. Freezing a cohort with no verified series is refused (400).
     (
         "datasets-list",
@@ -512,6 +619,7 @@ def test_permission_matrix(
     for side in ("own", "other"):
         rows = stored_measurements(world.objects[f"series_{side}"])
         world.objects[f"measurement_{side}"] = rows[0]
+        world.objects[f"masks_{side}"] = rows[1]  # L3: the one with a mask
     world.objects["dataset"] = learning_helpers.frozen_dataset(world)
     world.objects["model_version"] = learning_helpers.model_version("1")
     ids = {"project": world.project.pk, "other_project": world.other_project.pk}
@@ -584,5 +692,11 @@ def test_matrix_covers_every_api_route() -> None:
         "project-model-promote",
         "project-model-rollback",
         "project-review-queue",
+        "series-masks",
+        "measurement-masks",
+        "measurement-masks-undo",
+        "measurement-masks-history",
+        "measurement-masks-submit",
+        "measurement-masks-review",
     }
     assert names <= covered, f"endpoints missing from the matrix: {sorted(names - covered)}"

@@ -2,7 +2,8 @@
 `measurement_values` (a `.values()` dict: no model instances, so 10,000 rows
 export in well under a second of Python). Provenance: model name, version and
 sha256, method, where the level's slices came from, who verified the series'
-labels and when (only when they are verified), job id, created_at."""
+labels and when (only when they are verified), whether the masks were
+corrected (by whom, when) and who verified them, job id, created_at."""
 
 import json
 from collections.abc import Callable
@@ -40,6 +41,10 @@ def _measure(name: str, unit: str, description: str) -> Column:
 
 def _verified(key: str) -> Callable[[Row], Any]:
     return lambda r: r[key] if r[_REVIEW + "status"] == ReviewStatus.VERIFIED else None
+
+
+def _mask_verified(key: str) -> Callable[[Row], Any]:
+    return lambda r: r[key] if r["mask_review_status"] == ReviewStatus.VERIFIED else None
 
 
 COLUMNS: list[Column] = [
@@ -94,6 +99,20 @@ COLUMNS: list[Column] = [
            _verified(_REVIEW + "actor__username")),
     Column("labels_verified_at", "datetime", "UTC", "When the labels were verified.",
            _verified(_REVIEW + "at")),
+    _field("mask_source", "string", "", "Masks measured: model (as segmented) or corrected "
+           "(painted by a labeler in the viewer, then measured again)."),
+    _field("mask_revision", "integer", "", "Revision of the masks the values come from "
+           "(0: the model's).", "measured_revision"),
+    _field("mask_corrected_by", "string", "", "Labeler of the latest correction, if corrected.",
+           "corrected_by__username"),
+    _field("mask_corrected_at", "datetime", "UTC", "When the masks were last corrected.",
+           "corrected_at"),
+    _field("mask_review_status", "string", "", "Review state of the masks: open, submitted, "
+           "verified, returned."),
+    Column("mask_verified_by", "string", "", "Reviewer who verified the masks, if verified.",
+           _mask_verified("mask_review_by__username")),
+    Column("mask_verified_at", "datetime", "UTC", "When the masks were verified.",
+           _mask_verified("mask_review_at")),
     _field("job_id", "integer", "", "The measuring job."),
     _field("created_at", "datetime", "UTC", "When the result was stored."),
     _field("seg_sop_instance_uid", "string", "", "DICOM SEG of the masks in the image store."),
@@ -108,7 +127,9 @@ LOOKUPS = (
     "seg_sop_instance_uid", "sr_sop_instance_uid", "series__series_instance_uid",
     _STUDY + "project__slug", _STUDY + "institution__code", _STUDY + "patient_pseudonym",
     _STUDY + "patient_sex", _STUDY + "patient_age_years", _STUDY + "study_instance_uid",
-    _REVIEW + "status", _REVIEW + "actor__username", _REVIEW + "at",
+    _REVIEW + "status", _REVIEW + "actor__username", _REVIEW + "at", "mask_source",
+    "measured_revision", "corrected_by__username", "corrected_at", "mask_review_status",
+    "mask_review_by__username", "mask_review_at",
 )  # fmt: skip
 
 
