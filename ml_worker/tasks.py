@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ml_worker import config, registry
 from ml_worker.bodycomp.job import JobError, fetch_slices, run_job
 from ml_worker.bodycomp.remeasure import RemeasureError, remeasure_level
@@ -16,6 +18,7 @@ from ml_worker.pipeline import SeriesInput, classify_series
 from ml_worker.preprocess import SeriesError
 from ml_worker.reporting import JobReporter
 from ml_worker.runtime import describe_runtime, select_device
+from ml_worker.training.job import TrainingJobError, run_evaluation, run_training
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,60 @@ def remeasure_body_composition(
         reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
         raise
     reporter.succeeded(result, message=f"{result['level']['level']}: {result['level']['status']}")
+
+
+# Instances of a dataset version are cached here between training and evaluation jobs.
+DATASET_CACHE = Path(config.MODEL_REGISTRY_DIR).parent / "datasets"
+
+
+def _learning_job(job_id: int, run: Any, parameters: dict[str, Any] | None,
+                  data: dict[str, Any] | None, what: str) -> None:  # fmt: skip
+    """Train or evaluate on a dataset version's manifest rows (ml_worker.training.job)."""
+    reporter = JobReporter(app, job_id)
+    reporter.started()
+    threads = torch.get_num_threads()  # a preset may pin threads: restore them after
+    try:
+        result = run(
+            parameters or {}, data or {}, dicomweb_client(), work_root=DATASET_CACHE,
+            registry_root=Path(config.MODEL_REGISTRY_DIR), model_name=config.MODEL_NAME,
+            progress=reporter.progress,
+        )  # fmt: skip
+    except (TrainingJobError, SeriesError, FetchError, registry.RegistryError, KeyError,
+            ValueError) as exc:  # fmt: skip
+        logger.warning("job %s: %s failed: %s", job_id, what, exc)
+        reporter.failed(f"The model cannot be {what}: {exc}")
+        return
+    except Exception as exc:
+        logger.exception("job %s: %s crashed", job_id, what)
+        reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
+        raise
+    finally:
+        torch.set_num_threads(threads)
+    accuracy = result["reports"].get("test", result["reports"].get("val", {})).get("accuracy")
+    reporter.succeeded(
+        result,
+        message=f"{result['model']['name']} v{result['model']['version']}"
+        + (f": accuracy {100 * accuracy:.1f} %" if accuracy is not None else ""),
+    )
+
+
+@app.task(name="ml_worker.train_classifier", acks_late=True)
+def train_classifier(
+    job_id: int, parameters: dict[str, Any] | None = None, data: dict[str, Any] | None = None
+) -> None:
+    """Train a level classifier on a frozen dataset version and register it
+    (not made current: the platform promotes). A redelivered task trains and
+    registers again; the platform keeps the first result."""
+    _learning_job(job_id, run_training, parameters, data, "trained")
+
+
+@app.task(name="ml_worker.evaluate_classifier", acks_late=True)
+def evaluate_classifier(
+    job_id: int, parameters: dict[str, Any] | None = None, data: dict[str, Any] | None = None
+) -> None:
+    """Evaluate a registered version on a dataset version's test split and
+    held-out centres. Idempotent (reads only)."""
+    _learning_job(job_id, run_evaluation, parameters, data, "evaluated")
 
 
 def _clear_message(exc: Exception) -> str:

@@ -11,6 +11,7 @@ from analysis.bodycomp.store import measurements_store
 from analysis.masks.store import remeasure_store
 from analysis.models import Job, SeriesLevels
 from core.errors import ApplicationError
+from learning.evaluations import evaluation_store, training_store
 
 LEVELS_SCHEMA = "spine-levels/1"
 
@@ -55,6 +56,8 @@ RESULT_HANDLERS: dict[str, Callable[[Job, dict[str, Any]], dict[str, Any]]] = {
     "classify_levels": series_levels_store,
     "measure_body_composition": measurements_store,
     "remeasure_body_composition": remeasure_store,
+    "train_classifier": training_store,
+    "evaluate_classifier": evaluation_store,
 }
 
 

@@ -41,7 +41,7 @@ def job_start(
         raise ApplicationError("This job type needs a series.", extra={"series": "required"})
     if series is not None and series.study.project_id != project.pk:
         raise ApplicationError("The series is not part of this project.")
-    parameters = spec.task_parameters(series=series, parameters=parameters)
+    parameters = spec.task_parameters(series=series, parameters=parameters, project=project)
     job = Job.objects.create(
         project=project,
         institution_id=series.study.institution_id if series is not None else None,
@@ -65,6 +65,8 @@ def job_start(
             "study_instance_uid": series.study.study_instance_uid,
             "series_instance_uid": series.series_instance_uid,
         }
+    if spec.payload is not None:
+        payload.update(spec.payload(parameters))
     transaction.on_commit(
         lambda: current_app.send_task(
             spec.task_name, kwargs=payload, queue=spec.queue, task_id=job.task_id

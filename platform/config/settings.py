@@ -285,3 +285,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 5000)
 # same env names as ml_worker.config), read by `manage.py sync_models`.
 MODEL_REGISTRY_DIR = Path(env_str("MODEL_REGISTRY_DIR", str(REPO_DIR / "var" / "models")))
 MODEL_NAME = env_str("MODEL_NAME", "spine-levels")
+
+# Evaluation thresholds of the learning loop: a model version whose per-slice
+# accuracy (test split, and each held-out centre) or any level's accuracy falls
+# below them gets status "failed" and cannot be promoted.
+LEARNING_MIN_ACCURACY = float(env_str("LEARNING_MIN_ACCURACY", "0.7"))
+LEARNING_MIN_LEVEL_ACCURACY = float(env_str("LEARNING_MIN_LEVEL_ACCURACY", "0.3"))

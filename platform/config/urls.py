@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts.views import LoginView
 from analysis.bodycomp import pages as bodycomp_pages
 from core.views import healthz
+from learning import pages as learning_pages
 from projects import pages, viewer_page
 
 urlpatterns = [
@@ -24,6 +25,14 @@ urlpatterns = [
     path("projects/<int:pk>/upload/", pages.project_upload, name="project-upload"),
     path("projects/<int:pk>/cohort/", bodycomp_pages.cohort_page, name="cohort"),
     path("projects/<int:pk>/cohort/smi.png", bodycomp_pages.cohort_smi_png, name="cohort-smi-png"),
+    path("projects/<int:pk>/models/", learning_pages.models_page, name="models"),
+    path(
+        "projects/<int:pk>/models/report.csv", learning_pages.models_report_csv, name="models-csv"
+    ),
+    path("projects/<int:pk>/models/train/", learning_pages.models_train, name="models-train"),
+    path(
+        "projects/<int:pk>/models/evaluate/", learning_pages.models_evaluate, name="models-evaluate"
+    ),
     path(
         "projects/<int:pk>/series/<int:series_pk>/viewer/",
         viewer_page.series_viewer,

@@ -177,3 +177,65 @@ class ModelPromotion(Frozen):
 
     def __str__(self) -> str:
         return f"{self.action} {self.model_version_id} in project {self.project_id}"
+
+
+class EvaluationKind(models.TextChoices):
+    TRAINING = "training"  # the training job's own test split and held-out centres
+    EVALUATION = "evaluation"
+
+
+class ModelEvaluation(models.Model):
+    """A model version measured on a dataset version's test split and held-out
+    centres by one job, with the verdict against the project's thresholds."""
+
+    project = models.ForeignKey(
+        "projects.ResearchProject", on_delete=models.PROTECT, related_name="model_evaluations"
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="evaluations"
+    )
+    dataset = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    job = models.OneToOneField(
+        "analysis.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=EvaluationKind.choices)
+    main_set = models.CharField(max_length=32, help_text="test, or val without a test split")
+    accuracy = models.FloatField(null=True, blank=True, help_text="Per-slice, on main_set")
+    per_class = models.JSONField(default=dict, help_text="Accuracy per level on main_set")
+    per_centre = models.JSONField(
+        default=dict, help_text="Per centre: set, slices, accuracy, per_class_accuracy"
+    )
+    reports = models.JSONField(default=dict, help_text="Per set: per-class rows, per centre")
+    passed = models.BooleanField()
+    thresholds = models.JSONField(default=dict)
+    reasons = models.JSONField(default=list, help_text="Why it failed")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} on {self.dataset_id}: {'passed' if self.passed else 'failed'}"
+
+
+class EvaluationArtifact(models.Model):
+    """A PNG or JSON file of an evaluation (history plot, confusion matrix,
+    per-class table); served to members of the evaluation's project only."""
+
+    evaluation = models.ForeignKey(
+        ModelEvaluation, on_delete=models.CASCADE, related_name="artifacts"
+    )
+    name = models.CharField(max_length=100)
+    content_type = models.CharField(max_length=40)
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["evaluation_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["evaluation", "name"], name="one_artifact_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} of evaluation {self.evaluation_id}"

@@ -7,8 +7,6 @@ annotations.agreement). Each item says why it ranks where it does: the
 weakest level by confidence and the level people and model disagree on most."""
 
 from collections import defaultdict
-from dataclasses import dataclass
-from statistics import fmean
 from typing import Any
 
 from django.db.models import Q
@@ -17,35 +15,11 @@ from analysis.models import JobState, SeriesLevels
 from annotations.agreement import Labeling, level_agreement
 from annotations.models import LabelTrack, ReviewStatus, SeriesReview
 from imaging.selectors import series_list
+from learning.ranking import uncertainty_of, uncertainty_score
 from projects.models import ResearchProject
 from projects.roles import Capability
 
 QUEUE_CAPABILITY = {"labeler": Capability.LABEL, "reviewer": Capability.REVIEW}
-
-
-@dataclass(frozen=True)
-class Uncertainty:
-    mean_confidence: float
-    min_confidence: float
-    weakest_level: str | None
-    weakest_level_confidence: float | None
-
-
-def uncertainty_of(levels: list[str | None], confidence: list[float]) -> Uncertainty | None:
-    """Mean and lowest slice confidence, and the level with the lowest mean."""
-    if not confidence:
-        return None
-    per_level: dict[str, list[float]] = defaultdict(list)
-    for level, value in zip(levels, confidence, strict=False):
-        if level is not None:
-            per_level[str(level)].append(float(value))
-    weakest = min(per_level.items(), key=lambda kv: fmean(kv[1]), default=None)
-    return Uncertainty(
-        mean_confidence=round(fmean(float(c) for c in confidence), 4),
-        min_confidence=round(min(float(c) for c in confidence), 4),
-        weakest_level=weakest[0] if weakest else None,
-        weakest_level_confidence=round(fmean(weakest[1]), 4) if weakest else None,
-    )
 
 
 def disagreement_of(
@@ -80,7 +54,7 @@ def _item(series: Any, levels: SeriesLevels | None, tracks: list[LabelTrack]) ->
     unc = uncertainty_of(model or [], list(levels.slice_confidence) if levels else [])
     labelings = [Labeling(t.scheme, t.labels) for t in tracks]
     disagreement, dis_level, dice = disagreement_of(model, labelings)
-    uncertainty = 1 - unc.mean_confidence if unc else 0.0
+    uncertainty = uncertainty_score(unc)
     reasons = []
     if unc is None:
         reasons.append("no model result yet")

@@ -76,29 +76,40 @@ def _dataset_of(training_data: dict[str, Any]) -> DatasetVersion | None:
 @transaction.atomic
 def model_versions_sync(*, root: Path, name: str) -> SyncReport:
     """Create or refresh a ModelVersion per registry record. Idempotent; the
-    platform's own states (promoted, retired) are kept."""
+    platform's own states (promoted, retired, failed by its evaluation) are kept."""
     report = SyncReport()
     for record in read_registry(root, name):
         label = f"{record.get('name')} {record.get('version')}"
         try:
-            fields = _fields(record)
+            _, created = model_version_upsert(record)
         except (KeyError, TypeError, ValueError) as exc:
             logger.warning("registry record %s unreadable: %s", label, exc)
             report.invalid.append(label)
             continue
-        existing = ModelVersion.objects.filter(name=record["name"], version=record["version"])
-        model = existing.select_for_update().first()
-        if model is None:
-            ModelVersion.objects.create(name=record["name"], version=record["version"], **fields)
-            report.created.append(label)
-            continue
-        if model.status in (ModelStatus.PROMOTED, ModelStatus.RETIRED):
-            fields.pop("status")
-        for key, value in fields.items():
-            setattr(model, key, value)
-        model.save()
-        report.updated.append(label)
+        (report.created if created else report.updated).append(label)
     return report
+
+
+def model_version_upsert(record: dict[str, Any]) -> tuple[ModelVersion, bool]:
+    """The ModelVersion of one registry record (created or refreshed), and
+    whether it was created. Raises KeyError/TypeError/ValueError on a bad record."""
+    fields = _fields(record)
+    existing = ModelVersion.objects.filter(name=record["name"], version=record["version"])
+    model = existing.select_for_update().first()
+    if model is None:
+        model = ModelVersion.objects.create(
+            name=record["name"], version=record["version"], **fields
+        )
+        return model, True
+    latest = model.evaluations.order_by("-created_at", "-id").first()
+    if model.status in (ModelStatus.PROMOTED, ModelStatus.RETIRED) or (
+        latest is not None and not latest.passed
+    ):
+        fields.pop("status")
+    for key, value in fields.items():
+        setattr(model, key, value)
+    model.save()
+    return model, False
 
 
 def _fields(record: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +144,8 @@ def _refusal(model: ModelVersion) -> str | None:
         return f"{model.name} {model.version} failed evaluation and cannot be promoted."
     if model.status == ModelStatus.RETIRED:
         return f"{model.name} {model.version} is retired and cannot be promoted."
-    if not model.metrics_per_class and not model.metrics.get("val_accuracy"):
+    measured = model.metrics_per_class or model.metrics.get("val_accuracy")
+    if not measured and not model.evaluations.filter(passed=True).exists():
         return (
             f"{model.name} {model.version} has no evaluation metrics; "
             "evaluate it before promoting it."

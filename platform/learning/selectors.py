@@ -8,7 +8,13 @@ from django.db.models import Count, QuerySet
 
 from core.errors import ApplicationError, NotFound
 from imaging.models import Series
-from learning.models import DatasetVersion, ModelPromotion, ModelStatus, ModelVersion
+from learning.models import (
+    DatasetVersion,
+    ModelEvaluation,
+    ModelPromotion,
+    ModelStatus,
+    ModelVersion,
+)
 from learning.registry import promotion_current
 from projects.access import ProjectAccess, Scope, access_for, accesses_for, require
 from projects.models import ResearchProject
@@ -99,9 +105,32 @@ def project_learning(*, project: ResearchProject, access: ProjectAccess) -> dict
         "promoted": promotion_current(project_id=project.pk),
         "datasets": list(dataset_list(project=project)[:10]),
         "can_manage": access.can(Capability.MANAGE_PROJECT),
+        "presets": ("demo", "reference"),
         "queues": [
             role
             for role, capability in (("labeler", Capability.LABEL), ("reviewer", Capability.REVIEW))
             if access.scope(capability) is not Scope.NONE
         ],
     }
+
+
+def evaluation_list(*, project: ResearchProject) -> QuerySet[ModelEvaluation]:
+    return (
+        ModelEvaluation.objects.filter(project=project)
+        .select_related("model_version", "dataset")
+        .prefetch_related("artifacts")
+        .defer("reports")
+    )
+
+
+def evaluation_for(*, user: Any, evaluation_id: int) -> ModelEvaluation:
+    """An evaluation of a project the user belongs to (else 404)."""
+    evaluation = (
+        ModelEvaluation.objects.select_related("model_version", "dataset")
+        .filter(pk=evaluation_id, project_id__in=list(accesses_for(user)))
+        .first()
+    )
+    if evaluation is None:
+        raise NotFound("Not found.")
+    require(user, Capability.VIEW_PROJECT, project_id=evaluation.project_id)
+    return evaluation

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from learning.models import DatasetVersion, ModelPromotion, ModelVersion
+from learning.models import DatasetVersion, ModelEvaluation, ModelPromotion, ModelVersion
 
 
 class FreezeIn(serializers.Serializer):
@@ -130,3 +130,36 @@ class QueueItemOut(serializers.Serializer):
 class QueueOut(serializers.Serializer):
     role = serializers.CharField()
     items = QueueItemOut(many=True)
+
+
+class EvaluationOut(serializers.ModelSerializer):
+    model_name = serializers.CharField(source="model_version.name", read_only=True)
+    model_version_label = serializers.CharField(source="model_version.version", read_only=True)
+    dataset_number = serializers.IntegerField(source="dataset.number", read_only=True, default=None)
+    artifacts = serializers.SerializerMethodField()
+
+    def get_artifacts(self, evaluation: ModelEvaluation) -> list[str]:
+        return [a.name for a in evaluation.artifacts.all()]
+
+    class Meta:
+        model = ModelEvaluation
+        fields = [
+            "id",
+            "model_version",
+            "model_name",
+            "model_version_label",
+            "dataset",
+            "dataset_number",
+            "job",
+            "kind",
+            "main_set",
+            "accuracy",
+            "per_class",
+            "per_centre",
+            "passed",
+            "thresholds",
+            "reasons",
+            "artifacts",
+            "created_at",
+        ]
+        read_only_fields = fields

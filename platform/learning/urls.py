@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from learning import api
+from learning import api, evaluation_api
 
 urlpatterns = [
     path(
@@ -32,5 +32,15 @@ urlpatterns = [
         "projects/<int:pk>/review-queue/",
         api.ReviewQueueApi.as_view(),
         name="project-review-queue",
+    ),
+    path(
+        "projects/<int:pk>/evaluations/",
+        evaluation_api.ProjectEvaluationsApi.as_view(),
+        name="project-evaluations",
+    ),
+    path(
+        "evaluations/<int:pk>/artifacts/<str:name>",
+        evaluation_api.EvaluationArtifactApi.as_view(),
+        name="evaluation-artifact",
     ),
 ]

@@ -66,6 +66,19 @@ def _body(kind: str, w: World) -> dict[str, Any] | None:
         "freeze": {"held_out_institutions": ["B"]},
         "promote": {"model_version": w.objects["model_version"].pk},
         "mask_verify": {"decision": "verify"},
+        "train_new": {
+            "project": w.project.pk,
+            "job_type": "train_classifier",
+            "parameters": {"dataset": w.objects["dataset"].pk},
+        },
+        "evaluate_new": {
+            "project": w.project.pk,
+            "job_type": "evaluate_classifier",
+            "parameters": {
+                "dataset": w.objects["dataset"].pk,
+                "model": w.objects["model_version"].pk,
+            },
+        },
     }
     return bodies.get(kind)
 
@@ -583,6 +596,30 @@ MATRIX = [
         None,
         "400 400 400 400 400 400 404 401",
     ),
+    # Training/evaluation jobs: project admins only; the matrix's dataset has no
+    # rows, so the admin's request is refused (400) before anything is queued.
+    ("job-start-train", "post", "/api/v1/jobs/", "train_new", "400 403 403 403 403 403 400 401"),
+    (
+        "job-start-evaluate",
+        "post",
+        "/api/v1/jobs/",
+        "evaluate_new",
+        "400 403 403 403 403 403 400 401",
+    ),
+    (
+        "project-evaluations",
+        "get",
+        "/api/v1/projects/{project}/evaluations/",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
+    (
+        "evaluation-artifact",
+        "get",
+        "/api/v1/evaluations/{evaluation}/artifacts/history.png",
+        None,
+        "200 200 200 200 200 200 404 401",
+    ),
     ("audit-list", "get", "/api/v1/audit-events/", None, "200 200 200 200 200 200 200 401"),
     ("audit-create", "post", "/api/v1/audit-events/", None, "405 405 405 405 405 405 405 401"),
     (
@@ -622,6 +659,9 @@ def test_permission_matrix(
         world.objects[f"masks_{side}"] = rows[1]  # L3: the one with a mask
     world.objects["dataset"] = learning_helpers.frozen_dataset(world)
     world.objects["model_version"] = learning_helpers.model_version("1")
+    world.objects["evaluation"] = learning_helpers.stored_evaluation(
+        world, world.objects["model_version"], world.objects["dataset"]
+    )
     ids = {"project": world.project.pk, "other_project": world.other_project.pk}
     ids.update({name: obj.pk for name, obj in world.objects.items()})
     user = None if principal == "anonymous" else world.users[principal]
@@ -698,5 +738,7 @@ def test_matrix_covers_every_api_route() -> None:
         "measurement-masks-history",
         "measurement-masks-submit",
         "measurement-masks-review",
+        "project-evaluations",
+        "evaluation-artifact",
     }
     assert names <= covered, f"endpoints missing from the matrix: {sorted(names - covered)}"
