@@ -3,7 +3,7 @@
 // assets, as for a returning user) and report, per run, the time from
 // navigation start to the first sagittal image and to the complete volume.
 // Input (env): BASE_URL, USERNAME, PASSWORD, VIEWER_PATH, REPEATS. Output: JSON.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { launch, logIn } from "../../tests/browser/browser.mjs";
 
 /** Resident memory (MB) of the processes below `rootPid` (this script), i.e.
@@ -44,11 +44,23 @@ try {
     const sampler = setInterval(() => (peakRssMB = Math.max(peakRssMB, browserRssMB(process.pid))), 250);
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
+    // CPU_PROFILE=path: a V8 CPU profile of the last run up to the first image (for a look in DevTools).
+    const cdp = env.CPU_PROFILE && i === Number(env.REPEATS || 3) - 1 ? await context.newCDPSession(page) : null;
+    if (cdp) await cdp.send("Profiler.enable").then(() => cdp.send("Profiler.start"));
     await page.goto(`${env.BASE_URL}${env.VIEWER_PATH}`);
     await page.waitForFunction(() => document.getElementById("viewer").dataset.firstSagittalMs, null, { timeout: 120000 });
+    if (cdp) writeFileSync(env.CPU_PROFILE, JSON.stringify((await cdp.send("Profiler.stop")).profile));
     await page.waitForFunction(() => ["complete", "error"].includes(document.getElementById("viewer").dataset.state), null, { timeout: 300000 });
     const data = await page.$eval("#viewer", (v) => ({ ...v.dataset, completeMs: performance.now() }));
     const memory = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? null);
+    // Where the time went: the page's marks, and each proxy request up to the first image.
+    const timeline = await page.evaluate((firstMs) => ({
+      marks: Object.fromEntries(performance.getEntriesByType("mark").map((m) => [m.name, Math.round(m.startTime)])),
+      requests: performance
+        .getEntriesByType("resource")
+        .filter((r) => r.startTime < firstMs)
+        .map((r) => `${Math.round(r.startTime)}-${Math.round(r.responseEnd)} ${new URL(r.name).pathname.replace(/[0-9.]{20,}/g, "…")}`),
+    }), Number(data.firstSagittalMs));
     clearInterval(sampler);
     runs.push({
       firstSagittalMs: Number(data.firstSagittalMs),
@@ -59,6 +71,7 @@ try {
       jsHeapMB: memory === null ? null : Math.round(memory / 1e6),
       peakRssMB,
       errors,
+      timeline,
     });
     await page.close();
   }

@@ -16,6 +16,10 @@ Prints absolute figures, the hardware and the ratio first-sagittal / direct
 download, against the target of a first sagittal image within 2 s.
 
     .venv/bin/python bench/viewer/first_sagittal.py [--slices 500] [--size 512] [--repeats 3]
+
+It also prints the page's performance marks (labels, image chunk, cornerstone set-up,
+viewports, volume, first pass) of the last run; --requests lists that run's requests up to the
+first image, and CPU_PROFILE=file.cpuprofile saves a V8 CPU profile of it (open in DevTools).
 """
 
 from __future__ import annotations
@@ -56,8 +60,10 @@ ProjectMembership.objects.create(project=project, user=user, role="viewer")
 study = Study.objects.create(
     project=project, institution=inst,
     study_instance_uid=os.environ["BENCH_STUDY_UID"], patient_pseudonym="BENCH-1")
+size = int(os.environ["BENCH_SIZE"])
 series = Series.objects.create(study=study, series_instance_uid=os.environ["BENCH_SERIES_UID"],
-                               modality="CT", slice_count=int(os.environ["BENCH_SLICES"]))
+                               modality="CT", slice_count=int(os.environ["BENCH_SLICES"]),
+                               rows=size, columns=size, orientation=[1, 0, 0, 0, 1, 0])
 if os.environ.get("BENCH_SLICES_FILE"):  # a classified series: the result names every slice
     import json
     from analysis.models import Job, SeriesLevels
@@ -81,6 +87,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--requests", action="store_true", help="list the last run's requests up to the first image"
+    )
     parser.add_argument(
         "--unclassified",
         action="store_true",
@@ -180,6 +189,7 @@ def main(args: argparse.Namespace) -> int:
             "BENCH_STUDY_UID": series.study_uid,
             "BENCH_SERIES_UID": series.series_uid,
             "BENCH_SLICES": str(args.slices),
+            "BENCH_SIZE": str(args.size),
         }
         if not args.unclassified:
             setup_env["BENCH_SLICES_FILE"] = str(known_slices(series.paths, tmp / "slices.json"))
@@ -221,6 +231,11 @@ def report(
         f"first sagittal image {first_s:.2f} s (runs {', '.join(f'{v:.2f}' for v in first)}), "
         f"all slices {statistics.median(complete):.2f} s"
     )
+    timeline = runs[-1].get("timeline") or {}
+    marks = timeline.get("marks", {})  # type: ignore[union-attr]
+    print("last run, ms from navigation: " + ", ".join(f"{k[7:]} {v}" for k, v in marks.items()))
+    if args.requests:
+        print("\n".join(f"  {line}" for line in timeline.get("requests", [])))  # type: ignore[union-attr]
     print(
         f"browser memory: JS heap {runs[-1]['jsHeapMB']} MB after loading, peak resident "
         f"{max(int(r['peakRssMB']) for r in runs)} MB (browser, renderer and GPU processes)"  # type: ignore[call-overload]

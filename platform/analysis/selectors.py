@@ -79,6 +79,18 @@ def series_levels_list(*, user: Any) -> QuerySet[SeriesLevels]:
     return SeriesLevels.objects.filter(visible).select_related("job", "series").defer("cams")
 
 
+def series_known_slices(*, series_id: int) -> tuple[list[str], list[float]] | None:
+    """SOP instance UIDs and positions of every slice, superior first, from the
+    newest successful classification (two columns only); None if unclassified."""
+    row = (
+        SeriesLevels.objects.filter(series_id=series_id, job__state=JobState.SUCCEEDED)
+        .order_by("-created_at", "-id")
+        .values_list("slice_sop_instance_uids", "slice_positions_mm")
+        .first()
+    )
+    return (list(row[0] or []), list(row[1] or [])) if row else None
+
+
 def series_levels_latest(*, series_id: int) -> SeriesLevels | None:
     """The newest successful classification of a series (CAM bytes not loaded)."""
     return (

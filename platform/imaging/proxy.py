@@ -78,6 +78,7 @@ class AccessLog:
             project_id=self.study.project_id if self.study else None,
             request=self.request,
             detail=detail,
+            durable=False,  # one row per image request: no WAL flush wait (see audit_record)
         )
 
     def refuse(self, status: int, message: str) -> JsonResponse:

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.admin.sites import site
 from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditAction, AuditEvent
 from audit.services import audit_record
@@ -89,3 +90,25 @@ def test_permission_changes_and_data_views_are_recorded(world: World) -> None:
     assert viewed.ip_address == "10.9.8.7"
     revoked = AuditEvent.objects.get(action="membership_revoked")
     assert revoked.detail == {"user": "candidate_a", "role": "labeler"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_non_durable_events_commit_asynchronously_in_one_statement() -> None:
+    """durable=False (the image proxy's rows): one statement whose implicit
+    transaction turns synchronous_commit off; nothing after it is affected."""
+    with CaptureQueriesContext(connection) as queries:
+        event = audit_record(action=AuditAction.IMAGE_ACCESSED, username="viewer", durable=False)
+    assert len(queries.captured_queries) == 1
+    assert queries.captured_queries[0]["sql"].endswith("; SET LOCAL synchronous_commit TO OFF")
+    assert AuditEvent.objects.filter(pk=event.pk, actor_username="viewer").exists()
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_non_durable_events_inside_a_transaction_stay_durable() -> None:
+    """SET LOCAL there would make the caller's whole transaction asynchronous."""
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        audit_record(action=AuditAction.IMAGE_ACCESSED, username="viewer", durable=False)
+    assert "synchronous_commit" not in queries.captured_queries[-1]["sql"]

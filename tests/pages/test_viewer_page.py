@@ -2,6 +2,8 @@
 manifest helper that names its hashed assets."""
 
 import json
+import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,35 @@ def test_members_with_image_rights_get_the_viewer(world: World, manifest: Path) 
         assert 'data-api-root="/api/v1"' in html and 'data-dicomweb-root="/dicomweb"' in html
         assert '<script type="module" src="/static/viewer/assets/main-abc123.js"></script>' in html
         assert "<script>" not in html  # no inline script
+
+
+def test_page_names_the_classified_slices_for_an_early_first_pass(
+    world: World, manifest: Path
+) -> None:
+    """data-known-slices lets the viewer request its first images without
+    waiting for the labels API; only a complete list is sent."""
+    levels = world.objects["levels_own"]
+    series = world.objects["series_own"]
+    series.slice_count, series.rows, series.columns = 3, 512, 512
+    series.orientation = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    series.save(update_fields=["slice_count", "rows", "columns", "orientation"])
+    levels.slice_sop_instance_uids = ["1.2.3", "1.2.4", "1.2.5"]
+    levels.slice_positions_mm = [10.0, 7.5, 5.0]
+    levels.save(update_fields=["slice_sop_instance_uids", "slice_positions_mm"])
+    html = _get(world.users["viewer"], world).content.decode()
+    attribute = re.search(r'data-known-slices="([^"]*)"', html)
+    assert attribute is not None
+    assert json.loads(unescape(attribute.group(1))) == {
+        "sops": ["1.2.3", "1.2.4", "1.2.5"],
+        "positions": [10.0, 7.5, 5.0],
+        "rows": 512,
+        "columns": 512,
+        "orientation": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+    }
+    series.slice_count = 4  # the result misses a slice: the viewer must not trust it
+    series.save(update_fields=["slice_count"])
+    html = _get(world.users["viewer"], world).content.decode()
+    assert 'data-known-slices=""' in html
 
 
 def test_members_without_image_rights_get_no_viewer_code(world: World, manifest: Path) -> None:

@@ -19,7 +19,10 @@ export interface DecimationPlan {
   bytes: number;
 }
 
-export const BYTES_PER_VOXEL = 2; // int16 HU
+/** float32 HU: the WebGL texture format vtk.js uploads without conversion where
+ * 16-bit textures are missing (an int16 volume is first copied whole into a
+ * float array there: ~0.5 s and twice the volume's bytes, before every first image). */
+export const BYTES_PER_VOXEL = 4;
 export const MIN_ROWS = 128; // below this the spine's outline blurs
 export const MAX_TEXTURE_SIZE = 2048; // WebGL2 3D texture limit seen in headless chromium
 
@@ -43,15 +46,19 @@ export function planDecimation(shape: SeriesShape, budgetBytes: number): Decimat
 }
 
 /** Block-average `src` (rows × columns) into `dest` (ceil(rows/rowStep) ×
- * ceil(columns/columnStep)), rounding to int16. Averaging, not sampling, so
- * thin cortical bone does not flicker between planes. */
+ * ceil(columns/columnStep)), rounded to whole HU in the int16 range. Averaging, not sampling, so
+ * thin cortical bone does not flicker between planes. `slope`/`intercept`
+ * rescale the means (a linear map commutes with averaging), which spares a
+ * full-size rescaled copy of every slice. */
 export function downsampleInto(
   src: ArrayLike<number>,
   rows: number,
   columns: number,
   rowStep: number,
   columnStep: number,
-  dest: Int16Array,
+  dest: Int16Array | Float32Array,
+  slope = 1,
+  intercept = 0,
 ): void {
   const outColumns = Math.ceil(columns / columnStep);
   const outRows = Math.ceil(rows / rowStep);
@@ -66,7 +73,7 @@ export function downsampleInto(
         const line = y * columns;
         for (let x = c0; x < c1; x++) sum += src[line + x]!;
       }
-      const mean = Math.round(sum / ((r1 - r0) * (c1 - c0)));
+      const mean = Math.round((sum / ((r1 - r0) * (c1 - c0))) * slope + intercept);
       dest[r * outColumns + c] = mean < -32768 ? -32768 : mean > 32767 ? 32767 : mean;
     }
   }

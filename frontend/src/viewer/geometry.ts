@@ -97,7 +97,7 @@ export function medianGap(values: readonly number[]): number {
 
 /** The volume's frames: series slice indices in the order of increasing
  * position along the normal, every `sliceStep`-th kept. */
-export function volumeFrames(geometry: SeriesGeometry, sliceStep: number): number[] {
+export function volumeFrames(geometry: Pick<SeriesGeometry, "slices">, sliceStep: number): number[] {
   const n = geometry.slices.length;
   const ascending = n > 1 && geometry.slices[1]!.along > geometry.slices[0]!.along;
   const order = Array.from({ length: n }, (_, k) => (ascending ? k : n - 1 - k));

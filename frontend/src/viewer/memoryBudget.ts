@@ -3,8 +3,8 @@
 
 const MiB = 1 << 20;
 
-/** The decimated sagittal volume, int16 (its GPU texture may be twice this
- * where 16-bit textures are missing and cornerstone falls back to float). */
+/** The decimated sagittal volume, float32 (uploaded to the GPU as it is: its
+ * texture is the same size, and no converted copy is ever made). */
 export const SAGITTAL_VOLUME_BYTES = 64 * MiB;
 /** Full-resolution axial images kept for scrolling; least recently used go first. */
 export const AXIAL_CACHE_BYTES = 128 * MiB;

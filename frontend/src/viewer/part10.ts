@@ -10,7 +10,10 @@ export interface SlicePixels {
   sopInstanceUid: string;
   rows: number;
   columns: number;
-  hu: ArrayLike<number>;
+  stored: Int16Array | Uint16Array; // a view on the file's bytes
+  slope: number; // HU = stored × slope + intercept
+  intercept: number;
+  readonly hu: ArrayLike<number>; // computed on each read
 }
 
 export function slicePixels(file: Uint8Array): SlicePixels {
@@ -34,7 +37,18 @@ export function slicePixels(file: Uint8Array): SlicePixels {
   const stored = signed ? new Int16Array(buffer, offset, count) : new Uint16Array(buffer, offset, count);
   const slope = data.floatString("x00281053") ?? 1;
   const intercept = data.floatString("x00281052") ?? 0;
-  return { sopInstanceUid: (data.string("x00080018") ?? "").trim(), rows, columns, hu: rescale(stored, slope, intercept) };
+  const sopInstanceUid = (data.string("x00080018") ?? "").trim();
+  return {
+    sopInstanceUid,
+    rows,
+    columns,
+    stored,
+    slope,
+    intercept,
+    get hu() {
+      return rescale(stored, slope, intercept);
+    },
+  };
 }
 
 /** Stored values to HU (a plain loop: typed-array `from` with a map function

@@ -11,6 +11,8 @@ import { cross, TAG, type DicomJson, type Vec3 } from "./geometry";
 export interface KnownSlices {
   sopInstanceUids: readonly string[];
   positionsMm: readonly number[]; // patient z, superior first
+  /** From the platform's index, when the page names it. */
+  shape?: { rows: number; columns: number; orientation: readonly number[] } | undefined;
 }
 
 export function knownSlices(labels: { slice_count: number; slice_sop_instance_uids: string[]; slice_positions_mm: number[] } | null): KnownSlices | null {
@@ -18,6 +20,23 @@ export function knownSlices(labels: { slice_count: number; slice_sop_instance_ui
   const { slice_count: count, slice_sop_instance_uids: sops, slice_positions_mm: positions } = labels;
   if (count < 2 || sops.length !== count || positions.length !== count) return null;
   return { sopInstanceUids: sops, positionsMm: positions };
+}
+
+/** The page's data-known-slices ({"sops": [...], "positions": [...]}, from
+ * the classification result), or null when absent or malformed. */
+export function pageKnownSlices(json: string | undefined): KnownSlices | null {
+  if (!json) return null;
+  try {
+    const { sops, positions, rows, columns, orientation } = JSON.parse(json) as Record<string, unknown>;
+    if (!Array.isArray(sops) || !Array.isArray(positions)) return null;
+    if (!sops.every((s) => typeof s === "string") || !positions.every((z) => typeof z === "number")) return null;
+    const known = knownSlices({ slice_count: sops.length, slice_sop_instance_uids: sops as string[], slice_positions_mm: positions as number[] });
+    const isShape = typeof rows === "number" && typeof columns === "number" && Array.isArray(orientation) && orientation.length === 6;
+    if (known && isShape && orientation.every((v) => typeof v === "number")) known.shape = { rows, columns, orientation: orientation as number[] };
+    return known;
+  } catch {
+    return null;
+  }
 }
 
 export function synthesiseMetadata(template: DicomJson, known: KnownSlices): DicomJson[] | null {

@@ -1,20 +1,22 @@
-/** The sagittal volume: a cornerstone local volume whose int16 voxels are
+/** The sagittal volume: a cornerstone local volume whose float32 voxels are
  * block-averaged in-plane from each slice (the decimation plan bounds their
  * size whatever the series length). Loading is progressive:
  *
  * 1. a coarse first pass of evenly spread slices, fetched one instance at a
- *    time through the DICOMweb proxy (falling back to cornerstone's DICOM
- *    image loader per frame); the gaps show their nearest loaded neighbour,
+ *    time through the DICOMweb proxy, most requested early by the page
+ *    (viewer/firstPass.ts), falling back to cornerstone's DICOM image loader
+ *    per frame; the gaps show their nearest loaded neighbour,
  *    and the first sagittal image is drawn;
- * 2. meanwhile, every slice from one WADO-RS series retrieve read as a
- *    stream (top to bottom): each instance is decimated as it arrives and
- *    dropped, so memory stays bounded however long the series;
+ * 2. then every slice from one WADO-RS series retrieve read as a stream
+ *    (top to bottom): each instance is decimated as it arrives and dropped,
+ *    so memory stays bounded however long the series;
  * 3. whatever the stream did not deliver (an error, a transfer syntax the
  *    store cannot transcode) slice by slice again, coarse to fine. */
 
 import { imageLoader, volumeLoader, type Types } from "@cornerstonejs/core";
 import { fetchInstance, streamSeries } from "../api/dicomweb";
 import { downsampleInto, planDecimation, type DecimationPlan } from "./decimation";
+import type { TakePrefetched } from "./firstPass";
 import { volumeFrames, volumeGeometry, type SeriesGeometry } from "./geometry";
 import { nearestLoaded, progressivePasses, runLimited } from "./loadOrder";
 import { FIRST_PASS_SLICES, FRAMES_IN_FLIGHT, SAGITTAL_VOLUME_BYTES } from "./memoryBudget";
@@ -30,7 +32,7 @@ export interface SagittalVolume {
   volumeId: string;
   plan: DecimationPlan;
   frames: number[]; // volume slice k -> series slice index (superior first)
-  data: Int16Array;
+  data: Float32Array;
   firstPass: Promise<void>; // every slice shows something
   complete: Promise<void>; // every slice shows its own data
   cancel(): void;
@@ -40,6 +42,7 @@ export interface SeriesInput {
   geometry: SeriesGeometry;
   imageIds: readonly string[]; // superior first, like geometry.slices
   seriesUrl: string; // WADO-RS series resource, for the stream
+  takePrefetched?: TakePrefetched | undefined; // first-pass instances requested early
 }
 
 const AIR_HU = -1024;
@@ -53,7 +56,7 @@ export function loadSagittalVolume(volumeId: string, input: SeriesInput, events:
   const frames = volumeFrames(geometry, plan.sliceStep);
   const layout = volumeGeometry(geometry, plan, frames);
   const sliceLength = plan.rows * plan.columns;
-  const data = new Int16Array(sliceLength * frames.length).fill(AIR_HU);
+  const data = new Float32Array(sliceLength * frames.length).fill(AIR_HU);
   const volume = volumeLoader.createLocalVolume(volumeId, {
     metadata: volumeMetadata(geometry, plan),
     dimensions: layout.dimensions as Types.Point3,
@@ -68,9 +71,10 @@ export function loadSagittalVolume(volumeId: string, input: SeriesInput, events:
   const abort = new AbortController();
   let loadedCount = 0;
 
-  const store = (k: number, pixels: ArrayLike<number>, rows: number, columns: number): void => {
+  const store = (k: number, pixels: ArrayLike<number>, rows: number, columns: number, slope = 1, intercept = 0): void => {
     if (loaded[k] || abort.signal.aborted) return;
-    downsampleInto(pixels, rows, columns, plan.rowStep, plan.columnStep, data.subarray(k * sliceLength, (k + 1) * sliceLength));
+    const dest = data.subarray(k * sliceLength, (k + 1) * sliceLength);
+    downsampleInto(pixels, rows, columns, plan.rowStep, plan.columnStep, dest, slope, intercept);
     loaded[k] = 1;
     loadedCount++;
     texture.setUpdatedFrame(k);
@@ -85,8 +89,10 @@ export function loadSagittalVolume(volumeId: string, input: SeriesInput, events:
     if (loaded[k] || abort.signal.aborted) return;
     const slice = geometry.slices[frames[k]!]!;
     try {
-      const pixels = slicePixels(await fetchInstance(input.seriesUrl, slice.sopInstanceUid, abort.signal));
-      store(k, pixels.hu, pixels.rows, pixels.columns);
+      const early = input.takePrefetched?.(slice.sopInstanceUid);
+      const file = await (early ?? fetchInstance(input.seriesUrl, slice.sopInstanceUid, abort.signal));
+      const pixels = slicePixels(file);
+      store(k, pixels.stored, pixels.rows, pixels.columns, pixels.slope, pixels.intercept);
     } catch {
       if (abort.signal.aborted) return;
       const image = await imageLoader.loadImage(imageIds[frames[k]!]!, decodeOptions(geometry));
@@ -112,7 +118,7 @@ export function loadSagittalVolume(volumeId: string, input: SeriesInput, events:
         (file) => {
           const slice = slicePixels(file);
           const k = frameOfSop.get(slice.sopInstanceUid);
-          if (k !== undefined) store(k, slice.hu, slice.rows, slice.columns);
+          if (k !== undefined) store(k, slice.stored, slice.rows, slice.columns, slice.slope, slice.intercept);
         },
         abort.signal,
       );
@@ -126,13 +132,12 @@ export function loadSagittalVolume(volumeId: string, input: SeriesInput, events:
   const firstPass = new Promise<void>((resolve) => (firstPassDone = resolve));
   const complete = (async () => {
     try {
-      // The stream starts at once: it delivers slices top to bottom while the
-      // first pass samples the whole series; whichever comes first is kept.
-      const stream = streamRest();
+      // The stream starts once the first pass is in: on a loaded machine it
+      // would compete with the first pass for the server's and the page's CPU.
       await runLimited(first ?? [], FRAMES_IN_FLIGHT, loadFrame);
       fillGaps();
       firstPassDone();
-      await stream;
+      await streamRest();
       for (const pass of refinements) {
         if (loadedCount >= frames.length || abort.signal.aborted) break;
         await runLimited(pass, FRAMES_IN_FLIGHT, loadFrame);

@@ -4,6 +4,7 @@
 
 import { wadors } from "@cornerstonejs/dicom-image-loader";
 import { frameImageId } from "../api/dicomweb";
+import type { TakePrefetched } from "./firstPass";
 import { first, seriesGeometry, TAG, type DicomJson, type SeriesGeometry } from "./geometry";
 
 export interface SeriesSource {
@@ -11,6 +12,7 @@ export interface SeriesSource {
   imageIds: string[]; // superior first
   seriesUrl: string; // the WADO-RS series resource behind the proxy
   description: string;
+  takePrefetched?: TakePrefetched | undefined; // the first pass, requested early
 }
 
 /** `metadata`: the series' WADO-RS metadata, fetched by the page while this

@@ -51,7 +51,9 @@ export class SeriesViewer extends Emitter<ViewerEvents> {
     return this.views;
   }
 
-  async start(initialSlice: number): Promise<void> {
+  /** `initialSlice` may still be on its way (the labels name the level to
+   * open at): the sagittal volume starts loading at once regardless. */
+  async start(initialSlice: number | Promise<number>): Promise<void> {
     const views = (this.views = createViewports(this.sagittalElement, this.axialElement));
     this.listen(this.axialElement, Enums.Events.STACK_NEW_IMAGE, (event) => {
       const index = (event as CustomEvent<{ imageIdIndex: number }>).detail.imageIdIndex;
@@ -64,8 +66,11 @@ export class SeriesViewer extends Emitter<ViewerEvents> {
       this.listen(element, Enums.Events.IMAGE_RENDERED, () => this.emit("view", null));
     }
     this.listen(this.sagittalElement, "dblclick", (event) => this.jumpToSagittalPoint(event as MouseEvent));
-    this.currentSlice = clamp(initialSlice, 0, this.sliceCount - 1);
-    const axialReady = views.axial.setStack(this.source.imageIds, this.currentSlice).then(() => {
+    const sliceKnown = Promise.resolve(initialSlice).then((slice) => {
+      this.currentSlice = clamp(slice, 0, this.sliceCount - 1);
+    });
+    const axialReady = sliceKnown.then(async () => {
+      await views.axial.setStack(this.source.imageIds, this.currentSlice);
       views.axial.setProperties({ voiRange: voiRange(this.preset) });
       views.axial.render();
     });
@@ -73,9 +78,13 @@ export class SeriesViewer extends Emitter<ViewerEvents> {
       onUpdate: () => this.scheduleRender(),
       onProgress: (loaded, total) => this.emit("progress", { loaded, total }),
     }));
+    performance.mark("viewer:viewports");
     await views.sagittal.setVolumes([{ volumeId: volume.volumeId }]);
+    performance.mark("viewer:volume");
     views.sagittal.setProperties({ voiRange: voiRange(this.preset) });
     await volume.firstPass;
+    performance.mark("viewer:firstPass");
+    await sliceKnown;
     this.centreOnSpine();
     this.firstShown = true;
     views.sagittal.render();

@@ -4,7 +4,7 @@
 export const BONE_HU = 200;
 
 export function spineColumn(
-  data: Int16Array,
+  data: ArrayLike<number>,
   dims: readonly [columns: number, rows: number, slices: number],
   sliceStride = 4,
 ): number {

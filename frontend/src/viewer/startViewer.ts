@@ -8,9 +8,11 @@ import type { LabelsState } from "../levels/labelsState";
 import { findLevel, rangeAt, type LevelRange } from "../levels/ranges";
 import { bindKeyboard, LEVEL_PRESETS } from "../tools/keyboard";
 import { byId, el, setText } from "../ui/dom";
+import { mountMasks } from "../masks/mountMasks";
 import { CamOverlay, drawColourBar } from "./camOverlay";
 import { setUpCornerstone } from "./cornerstoneSetup";
 import type { DicomJson } from "./geometry";
+import type { TakePrefetched } from "./firstPass";
 import { Overlays } from "./overlays";
 import { SeriesViewer } from "./seriesViewer";
 import { openSeries, registerMetadata } from "./seriesSource";
@@ -25,13 +27,18 @@ export interface ViewerContext {
   labelsApi: LabelsApi;
   state: LabelsState;
   initialLevel: string;
+  /** Resolves once the labels have been read (or failed): they name the initial level. */
+  labelsLoaded: Promise<void>;
+  /** The first pass's instances, already requested by the page chunk. */
+  takePrefetched?: TakePrefetched | undefined;
 }
 
 export async function startViewer(context: ViewerContext): Promise<void> {
   const { root, seriesRoot, metadata, fullMetadata, labelsApi, state, initialLevel } = context;
   const status = byId("viewer-status");
   setUpCornerstone();
-  const source = openSeries(seriesRoot, metadata);
+  performance.mark("viewer:cornerstone");
+  const source = { ...openSeries(seriesRoot, metadata), takePrefetched: context.takePrefetched };
   byId("axial-caption").textContent = `Axial · ${source.description || "series"} · ${source.imageIds.length} slices`;
   const viewer = new SeriesViewer(source, byId<HTMLDivElement>("sagittal-viewport"), byId<HTMLDivElement>("axial-viewport"));
   const jump = (range: LevelRange): void => viewer.setSlice(range.mid);
@@ -49,6 +56,7 @@ export async function startViewer(context: ViewerContext): Promise<void> {
     (slice) => labelsApi.cam(state.data!.model!.levels_id, slice),
     (message) => setText(status, message),
   );
+  mountMasks(viewer, root.dataset["apiRoot"] ?? "/api/v1", Number(root.dataset["series"]));
   const showRanges = (): void => overlays.setRanges(state.ranges());
   state.on("changed", () => {
     showRanges();
@@ -93,9 +101,9 @@ export async function startViewer(context: ViewerContext): Promise<void> {
       toggle.dispatchEvent(new Event("change"));
     },
   });
-  const initial = findLevel(state.ranges(), initialLevel);
   setText(status, "Loading the first sagittal image…");
-  await viewer.start(initial ? initial.mid : Math.floor(source.imageIds.length / 2));
+  const middle = Math.floor(source.imageIds.length / 2);
+  await viewer.start(context.labelsLoaded.then(() => findLevel(state.ranges(), initialLevel)?.mid ?? middle));
   showRanges();
   await viewer.complete;
   root.dataset["state"] = "complete";

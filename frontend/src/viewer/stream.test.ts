@@ -108,4 +108,18 @@ describe("quick metadata", async () => {
     const sagittal = { ...template, "00200037": { vr: "DS", Value: [0, 1, 0, 0, 0, -1] } };
     expect(synthesiseMetadata(sagittal, knownSlices(labels)!)).toBeNull();
   });
+
+  it("reads the slices the page names, and ignores anything malformed", async () => {
+    const { pageKnownSlices } = await import("./quickMetadata");
+    const page = pageKnownSlices(JSON.stringify({ sops: ["a", "b"], positions: [0, -5] }));
+    expect(page).toEqual({ sopInstanceUids: ["a", "b"], positionsMm: [0, -5] });
+    expect(pageKnownSlices(undefined)).toBeNull();
+    expect(pageKnownSlices("")).toBeNull();
+    expect(pageKnownSlices("{not json")).toBeNull();
+    expect(pageKnownSlices(JSON.stringify({ sops: ["a", "b"], positions: [0] }))).toBeNull();
+    expect(pageKnownSlices(JSON.stringify({ sops: ["a", 2], positions: [0, 1] }))).toBeNull();
+    const shape = { rows: 512, columns: 512, orientation: [1, 0, 0, 0, 1, 0] };
+    expect(pageKnownSlices(JSON.stringify({ sops: ["a", "b"], positions: [0, -5], ...shape }))?.shape).toEqual(shape);
+    expect(pageKnownSlices(JSON.stringify({ sops: ["a", "b"], positions: [0, -5], rows: 1 }))?.shape).toBeUndefined();
+  });
 });

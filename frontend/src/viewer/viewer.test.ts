@@ -9,12 +9,12 @@ const MiB = 1 << 20;
 describe("planDecimation", () => {
   it("keeps a small series whole", () => {
     const plan = planDecimation({ rows: 256, columns: 256, slices: 100 }, 64 * MiB);
-    expect(plan).toMatchObject({ rowStep: 1, columnStep: 1, sliceStep: 1, bytes: 256 * 256 * 100 * 2 });
+    expect(plan).toMatchObject({ rowStep: 1, columnStep: 1, sliceStep: 1, bytes: 256 * 256 * 100 * 4 });
   });
 
   it("fits 500 and 1,500 slices of 512² into 64 MiB, thinning columns first and never slices", () => {
     const p500 = planDecimation({ rows: 512, columns: 512, slices: 500 }, 64 * MiB);
-    expect(p500).toMatchObject({ rowStep: 2, columnStep: 2, sliceStep: 1, rows: 256, columns: 256 });
+    expect(p500).toMatchObject({ rowStep: 2, columnStep: 4, sliceStep: 1, rows: 256, columns: 128 });
     const p1500 = planDecimation({ rows: 512, columns: 512, slices: 1500 }, 64 * MiB);
     expect(p1500.bytes).toBeLessThanOrEqual(64 * MiB);
     expect(p1500.sliceStep).toBe(1);
@@ -36,6 +36,16 @@ describe("downsampleInto", () => {
     const dest = new Int16Array(4);
     downsampleInto(src, 3, 3, 2, 2, dest);
     expect(Array.from(dest)).toEqual([5, 8, 14, 17]);
+  });
+
+  it("rescales the means as rescaling every pixel first would", () => {
+    const src = Int16Array.from([1, 3, 5, 7, 9, 11, 13, 15, 17]); // 3×3
+    const fused = new Int16Array(4);
+    downsampleInto(src, 3, 3, 2, 2, fused, 2, -1024);
+    const first = new Int16Array(4);
+    downsampleInto(Float32Array.from(src, (v) => v * 2 - 1024), 3, 3, 2, 2, first);
+    expect(Array.from(fused)).toEqual(Array.from(first));
+    expect(Array.from(fused)).toEqual([-1014, -1008, -996, -990]);
   });
 
   it("clamps to int16", () => {
