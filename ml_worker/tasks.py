@@ -3,6 +3,7 @@ report the result or the failure. They take a job id and never touch the
 platform's database."""
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ def classify_levels(
     reporter = JobReporter(app, job_id)
     reporter.started()
     parameters, target = parameters or {}, target or {}
-    try:
+
+    def work() -> dict[str, Any]:
         record, checkpoint = _model(parameters.get("model_version"))
         client = dicomweb_client()
         stream = SeriesStream(client, target["study_instance_uid"], target["series_instance_uid"])
@@ -71,14 +73,12 @@ def classify_levels(
             progress=reporter.progress,
         )
         store_instance(client, sr)
-    except (SeriesError, FetchError, registry.RegistryError, KeyError) as exc:
-        logger.warning("job %s: classification failed: %s", job_id, exc)
-        reporter.failed(_clear_message(exc))
+        return result
+
+    expected = (SeriesError, FetchError, registry.RegistryError, KeyError)
+    result = _attempt(reporter, job_id, "classification", expected, work)
+    if result is None:
         return
-    except Exception as exc:
-        logger.exception("job %s: classification crashed", job_id)
-        reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
-        raise
     reporter.succeeded(result, message=f"{len(result['ranges'])} levels found")
 
 
@@ -92,20 +92,16 @@ def measure_body_composition(
     stores the same objects again."""
     reporter = JobReporter(app, job_id)
     reporter.started()
-    try:
-        result = run_job(parameters or {}, target or {}, dicomweb_client(), reporter.progress)
-    except (JobError, SeriesError, FetchError, registry.RegistryError, KeyError) as exc:
-        logger.warning("job %s: body composition failed: %s", job_id, exc)
-        reporter.failed(
-            f"The slices cannot be measured: {exc}"
-            if isinstance(exc, SeriesError)
-            else _clear_message(exc)
-        )
+    result = _attempt(
+        reporter,
+        job_id,
+        "body composition",
+        (JobError, SeriesError, FetchError, registry.RegistryError, KeyError),
+        lambda: run_job(parameters or {}, target or {}, dicomweb_client(), reporter.progress),
+        _measure_message,
+    )
+    if result is None:
         return
-    except Exception as exc:
-        logger.exception("job %s: body composition crashed", job_id)
-        reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
-        raise
     statuses = [row["status"] for row in result["levels"]]
     reporter.succeeded(result, message=f"{statuses.count('ok')}/{len(statuses)} levels ok")
 
@@ -119,7 +115,8 @@ def remeasure_body_composition(
     reporter = JobReporter(app, job_id)
     reporter.started()
     parameters, target = parameters or {}, target or {}
-    try:
+
+    def work() -> dict[str, Any]:
         uids = [str(u) for u in parameters.get("sop_instance_uids") or []]
         study, series = target["study_instance_uid"], target["series_instance_uid"]
         client = dicomweb_client()
@@ -128,18 +125,12 @@ def remeasure_body_composition(
         for instance in (seg, sr):  # SEG first: the SR references it
             if instance is not None:
                 store_instance(client, instance)
-    except (RemeasureError, SeriesError, FetchError, KeyError, ValueError) as exc:
-        logger.warning("job %s: re-measurement failed: %s", job_id, exc)
-        reporter.failed(
-            f"The slices cannot be measured: {exc}"
-            if isinstance(exc, SeriesError)
-            else _clear_message(exc)
-        )
+        return result
+
+    expected = (RemeasureError, SeriesError, FetchError, KeyError, ValueError)
+    result = _attempt(reporter, job_id, "re-measurement", expected, work, _measure_message)
+    if result is None:
         return
-    except Exception as exc:
-        logger.exception("job %s: re-measurement crashed", job_id)
-        reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
-        raise
     reporter.succeeded(result, message=f"{result['level']['level']}: {result['level']['status']}")
 
 
@@ -153,23 +144,22 @@ def _learning_job(job_id: int, run: Any, parameters: dict[str, Any] | None,
     reporter = JobReporter(app, job_id)
     reporter.started()
     threads = torch.get_num_threads()  # a preset may pin threads: restore them after
+    expected = (TrainingJobError, SeriesError, FetchError, registry.RegistryError, KeyError,
+                ValueError)  # fmt: skip
     try:
-        result = run(
-            parameters or {}, data or {}, dicomweb_client(), work_root=DATASET_CACHE,
-            registry_root=Path(config.MODEL_REGISTRY_DIR), model_name=config.MODEL_NAME,
-            progress=reporter.progress,
+        result = _attempt(
+            reporter, job_id, what, expected,
+            lambda: run(
+                parameters or {}, data or {}, dicomweb_client(), work_root=DATASET_CACHE,
+                registry_root=Path(config.MODEL_REGISTRY_DIR), model_name=config.MODEL_NAME,
+                progress=reporter.progress,
+            ),
+            lambda exc: f"The model cannot be {what}: {exc}",
         )  # fmt: skip
-    except (TrainingJobError, SeriesError, FetchError, registry.RegistryError, KeyError,
-            ValueError) as exc:  # fmt: skip
-        logger.warning("job %s: %s failed: %s", job_id, what, exc)
-        reporter.failed(f"The model cannot be {what}: {exc}")
-        return
-    except Exception as exc:
-        logger.exception("job %s: %s crashed", job_id, what)
-        reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
-        raise
     finally:
         torch.set_num_threads(threads)
+    if result is None:
+        return
     accuracy = result["reports"].get("test", result["reports"].get("val", {})).get("accuracy")
     reporter.succeeded(
         result,
@@ -195,6 +185,35 @@ def evaluate_classifier(
     """Evaluate a registered version on a dataset version's test split and
     held-out centres. Idempotent (reads only)."""
     _learning_job(job_id, run_evaluation, parameters, data, "evaluated")
+
+
+def _attempt(
+    reporter: JobReporter,
+    job_id: int,
+    what: str,
+    expected: tuple[type[Exception], ...],
+    work: Callable[[], dict[str, Any]],
+    describe: Callable[[Exception], str] | None = None,
+) -> dict[str, Any] | None:
+    """Run a task's work. An expected failure (bad input, store down) is
+    reported with a clear message and ends the task (None); anything else is
+    reported as an internal error and re-raised so Celery logs it."""
+    try:
+        return work()
+    except expected as exc:
+        logger.warning("job %s: %s failed: %s", job_id, what, exc)
+        reporter.failed((describe or _clear_message)(exc))
+        return None
+    except Exception as exc:
+        logger.exception("job %s: %s crashed", job_id, what)
+        reporter.failed(f"Internal error in the worker ({type(exc).__name__}).")
+        raise
+
+
+def _measure_message(exc: Exception) -> str:
+    if isinstance(exc, SeriesError):
+        return f"The slices cannot be measured: {exc}"
+    return _clear_message(exc)
 
 
 def _clear_message(exc: Exception) -> str:

@@ -2,8 +2,8 @@
  * the brush / eraser that paints it. Masks are in the slice's stored pixel
  * grid, so canvas points map to (row, column) through the slice geometry. */
 
-import type { Types } from "@cornerstonejs/core";
 import { fitCanvas } from "../ui/dom";
+import { axialImageRect } from "../viewer/axialImageRect";
 import type { SeriesViewer } from "../viewer/seriesViewer";
 import { colourise, paintStroke, type LabelMap } from "./labelMap";
 
@@ -74,7 +74,7 @@ export class MaskOverlay {
       image.getContext("2d")!.putImageData(pixels, 0, 0);
       this.images.set(uid, image);
     }
-    const [left, top, right, bottom] = this.imageRect();
+    const [left, top, right, bottom] = axialImageRect(this.viewer);
     context.globalAlpha = this.opacity;
     context.imageSmoothingEnabled = false; // crisp label edges
     context.drawImage(image, left, top, right - left, bottom - top);
@@ -120,21 +120,5 @@ export class MaskOverlay {
     const offset = [0, 1, 2].map((i) => world[i]! - origin[i]!);
     const along = (axis: readonly number[]): number => offset.reduce((sum, v, i) => sum + v * axis[i]!, 0);
     return [along(geometry.columnCosines) / geometry.pixelSpacing[0], along(geometry.rowCosines) / geometry.pixelSpacing[1]];
-  }
-
-  /** The axial image's outer corners in canvas pixels (as the Grad-CAM overlay). */
-  private imageRect(): [number, number, number, number] {
-    const { geometry } = this.viewer.source;
-    const slice = geometry.slices[this.viewer.slice]!;
-    const [rowSpacing, columnSpacing] = geometry.pixelSpacing;
-    const corner = (column: number, row: number): Types.Point2 =>
-      this.viewer.viewports.axial.worldToCanvas(
-        slice.position.map(
-          (p, i) => p + geometry.rowCosines[i]! * column * columnSpacing + geometry.columnCosines[i]! * row * rowSpacing,
-        ) as Types.Point3,
-      );
-    const [x0, y0] = corner(-0.5, -0.5);
-    const [x1, y1] = corner(geometry.columns - 0.5, geometry.rows - 0.5);
-    return [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
   }
 }

@@ -1,8 +1,8 @@
 /** The Grad-CAM of the current axial slice over the axial image, coloured in
  * the browser from the server's 8-bit map, with an opacity and a colour bar. */
 
-import type { Types } from "@cornerstonejs/core";
 import { fitCanvas } from "../ui/dom";
+import { axialImageRect } from "./axialImageRect";
 import { buildLut, colourise, JET } from "./colormap";
 import type { SeriesViewer } from "./seriesViewer";
 
@@ -80,26 +80,10 @@ export class CamOverlay {
   private draw(): void {
     const context = fitCanvas(this.canvas);
     if (!this.enabled || !this.image || this.imageSlice !== this.viewer.slice) return;
-    const [left, top, right, bottom] = this.imageRect();
+    const [left, top, right, bottom] = axialImageRect(this.viewer);
     context.globalAlpha = this.opacity;
     context.imageSmoothingEnabled = true;
     context.drawImage(this.image, left, top, right - left, bottom - top);
-  }
-
-  /** The axial image's outer corners in canvas pixels. */
-  private imageRect(): [number, number, number, number] {
-    const { geometry } = this.viewer.source;
-    const slice = geometry.slices[this.viewer.slice]!;
-    const [rowSpacing, columnSpacing] = geometry.pixelSpacing;
-    const corner = (column: number, row: number): Types.Point2 =>
-      this.viewer.viewports.axial.worldToCanvas(
-        slice.position.map(
-          (p, i) => p + geometry.rowCosines[i]! * column * columnSpacing + geometry.columnCosines[i]! * row * rowSpacing,
-        ) as Types.Point3,
-      );
-    const [x0, y0] = corner(-0.5, -0.5);
-    const [x1, y1] = corner(geometry.columns - 0.5, geometry.rows - 0.5);
-    return [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
   }
 }
 
