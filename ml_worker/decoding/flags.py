@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ml_worker.decoding.anatomy import BOUNDED, EXPECTED_MM
+from ml_worker.decoding.anatomy import BOUNDED, DISC_MM, EXPECTED_MM
 from ml_worker.decoding.result import (
     IMPLAUSIBLE_LENGTH,
     LOW_CONFIDENCE,
@@ -34,6 +34,7 @@ class Evidence:
     axis: np.ndarray  # [N] mm from slice 0, ascending
     positions: np.ndarray  # [N] slice positions as given, in this orientation
     spacing: float
+    discs: np.ndarray | None = None  # [N] P(the slice cuts a disc), from a disc output
 
     @property
     def n(self) -> int:
@@ -50,6 +51,11 @@ class FlagRules:
     too_short: float = 0.5  # × typical length, for a range seen whole
     too_long: float = 1.6
     extra_vertebra: float = 1.3  # × typical length of a level's look-alike evidence
+    # With disc evidence: a disc inside a range (P > this, with body slices of the range on
+    # both sides of it) means the range holds two vertebrae.
+    inner_disc: float = 0.5
+    inner_disc_body_slices: int = 2
+    fused_l5_disc: float = 0.45  # × typical L5/S1 disc: thinner (or none) = sacralised L5
     sacral_looking_l5: float = 0.65  # L5's share of the (L5, Sacral) probability, pooled
     lumbar_looking_s1: float = 0.35  # the same share over the top half-vertebra of the sacrum
 
@@ -179,29 +185,80 @@ def transitional_flags(
     about two vertebrae long, whichever neighbour the decoder gave the extra slices to."""
     by_level = {r.index: r for r in ranges}
     flags = []
-    t13 = _doubled(ev, by_level, T12, L1, scale, rules) or _doubled(
-        ev, by_level, L1, T12, scale, rules
-    )
+    if ev.discs is not None:  # count the vertebrae at their discs
+        t13 = _inner_disc(ev, by_level, T12, rules) or _inner_disc(ev, by_level, L1, rules)
+        l6 = _inner_disc(ev, by_level, L5, rules) or _inner_disc(ev, by_level, SACRAL, rules)
+    else:  # level evidence alone: a neighbour's look-alike evidence about doubled
+        t13 = _doubled(ev, by_level, T12, L1, scale, rules) or _doubled(
+            ev, by_level, L1, T12, scale, rules
+        )
+        l6 = _doubled(ev, by_level, L5, SACRAL, scale, rules)
     if t13:
         flags.append(_transitional(TRANSITIONAL_T13, "a 13th thoracic vertebra (T13)", t13))
-    l6 = _doubled(ev, by_level, L5, SACRAL, scale, rules)
     if l6:
         flags.append(_transitional(TRANSITIONAL_L6, "a sixth lumbar vertebra (L6)", l6))
-    elif (ls := _lumbosacral(ev, by_level, scale, rules)) is not None:
+    elif ls := _fused_l5(ev, by_level, scale, rules) or _lumbosacral(ev, by_level, scale, rules):
         flags.append(ls)
     return flags
 
 
-def _transitional(code: str, what: str, found: tuple[str, int, int, float, float]) -> Flag:
-    level, first, last, length, ratio = found
+def _fused_l5(
+    ev: Evidence, by_level: dict[int, LevelRange], scale: float, rules: FlagRules
+) -> Flag | None:
+    """With disc evidence: an L5/S1 disc much thinner than typical, or none, between an L5
+    and a sacrum both seen: L5 partly fused to the sacrum (sacralised)."""
+    r, s = by_level.get(L5), by_level.get(SACRAL)
+    if ev.discs is None or r is None or s is None or r.first == 0 or s.last - s.first < 4:
+        return None
+    disc = ev.discs > rules.inner_disc
+    # The disc run where L5 meets the sacrum, if any: grown from the boundary both ways.
+    lo, hi = r.last + 1, r.last
+    while lo > r.first and disc[lo - 1]:
+        lo -= 1
+    while hi < s.last and disc[hi + 1]:
+        hi += 1
+    mm = (hi - lo + 1) * ev.spacing
+    typical = scale * DISC_MM[L5]
+    if mm >= rules.fused_l5_disc * typical:
+        return None
     return Flag(
-        code,
-        f"{level}-like evidence adds up to {length:.0f} mm, {ratio:.1f}× a typical {level}: "
-        f"likely {what}, at the flagged slices.",
-        level,
-        first,
-        last,
+        TRANSITIONAL_LUMBOSACRAL,
+        f"Lumbosacral junction: the L5/S1 disc measures {mm:.0f} mm (typical {typical:.0f}): "
+        "possibly sacralised L5.",
+        "L5",
+        r.first,
+        r.last,
     )
+
+
+def _inner_disc(
+    ev: Evidence, by_level: dict[int, LevelRange], u: int, rules: FlagRules
+) -> tuple[str, int, int, str] | None:
+    """A disc inside u's range, with u's body slices above and below it: the range holds two
+    vertebrae (the sacrum is fused: it has none). The extra one is the part on the side of
+    the junction: below the disc for T12 and L5, above it for L1 and Sacral. Returns (level,
+    first and last slice of the extra vertebra, why)."""
+    r = by_level.get(u)
+    if r is None or ev.discs is None:
+        return None
+    disc = ev.discs[r.first : r.last + 1] > rules.inner_disc
+    body = np.flatnonzero(~disc)
+    need = rules.inner_disc_body_slices
+    for j in np.flatnonzero(disc):
+        if np.sum(body < j) >= need and np.sum(body > j) >= need:
+            after = np.flatnonzero(~disc[j:])
+            end = j + int(after[0]) if after.size else disc.size  # first body slice below it
+            above = u in (L1, SACRAL)
+            first, last = (r.first, r.first + j - 1) if above else (r.first + end, r.last)
+            mm = ev.length_mm(r.first, r.last)
+            why = f"{r.level} spans {mm:.0f} mm with a disc inside it (slice {r.first + j})"
+            return r.level, first, last, why
+    return None
+
+
+def _transitional(code: str, what: str, found: tuple[str, int, int, str]) -> Flag:
+    level, first, last, why = found
+    return Flag(code, f"{why}: likely {what}, at the flagged slices.", level, first, last)
 
 
 def _share(ev: Evidence, u: int, w: int) -> np.ndarray:
@@ -217,11 +274,11 @@ def _pooled_share(ev: Evidence, u: int, w: int, first: int, last: int) -> float:
 
 def _doubled(
     ev: Evidence, by_level: dict[int, LevelRange], u: int, w: int, scale: float, rules: FlagRules
-) -> tuple[str, int, int, float, float] | None:
+) -> tuple[str, int, int, str] | None:
     """How long the evidence looks like u rather than its neighbour w, over u's range plus
     the next typical vertebra on w's side (the decoder may have given an extra vertebra to
     either). The pair share, summed in mm, counts a half-u slice as half. Returns (level,
-    first and last slice of the extra vertebra, u-like mm, × typical) when about doubled."""
+    first and last slice of the extra vertebra, why) when about doubled."""
     r = by_level.get(u)
     if r is None or w not in by_level:
         return None
@@ -247,7 +304,10 @@ def _doubled(
     )
     if inside.size == 0:
         return None
-    return FINE_LEVELS[u], int(inside[0]), int(inside[-1]), u_like, u_like / typical
+    level = FINE_LEVELS[u]
+    ratio = u_like / typical
+    why = f"{level}-like evidence adds up to {u_like:.0f} mm, {ratio:.1f}× a typical {level}"
+    return level, int(inside[0]), int(inside[-1]), why
 
 
 def _lumbosacral(

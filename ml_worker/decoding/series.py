@@ -60,7 +60,9 @@ def decode_series(
         cfg = replace(cfg, evidence_weight=1.0 if disc_probs is None else 0.5)
     loglik = emission_loglik(p, class_priors, cfg)
     boundary = None if disc_probs is None else boundary_scores(disc_probs, p.shape[0], cfg)
-    return _decode(p, loglik, np.asarray(positions_mm, dtype=np.float64), geo, cfg, boundary)
+    discs = None if disc_probs is None else np.asarray(disc_probs, dtype=np.float64)
+    pos = np.asarray(positions_mm, dtype=np.float64)
+    return _decode(p, loglik, pos, geo, cfg, boundary, discs)
 
 
 def boundary_scores(disc_probs: ArrayLike, n: int, cfg: DecoderConfig) -> np.ndarray:
@@ -114,6 +116,7 @@ def _decode(
     geo: Geometry,
     cfg: DecoderConfig,
     boundary: np.ndarray | None,
+    discs: np.ndarray | None = None,
 ) -> SeriesDecoding:
     step = _step(cfg)
     axis_back = geo.axis[-1] - geo.axis[::-1]
@@ -137,6 +140,7 @@ def _decode(
         (axis_back if rev else geo.axis),
         pos[o],
         geo.spacing,
+        None if discs is None else discs[o],
     )
     ranges = level_ranges(ev)
     flags = range_flags(ev, ranges, cfg.rules)

@@ -42,11 +42,14 @@ class SyntheticSeries:
     # Per level present (and extra vertebra, "T13"/"L6"): first and last slice, discs split
     # at their middle.
     boundaries: dict[str, tuple[int, int]] = field(default_factory=dict)
+    in_disc: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # [N]
 
     def reversed(self) -> "SyntheticSeries":
         n = len(self.truth)
         flipped = {k: (n - 1 - b, n - 1 - a) for k, (a, b) in self.boundaries.items()}
-        return SyntheticSeries(self.probs[::-1], self.positions_mm[::-1], self.truth[::-1], flipped)
+        return SyntheticSeries(
+            self.probs[::-1], self.positions_mm[::-1], self.truth[::-1], flipped, self.in_disc[::-1]
+        )
 
 
 def spine(
@@ -98,7 +101,9 @@ def synthetic_series(
     noise = noise or Noise()
     flat = np.array([segs[j].name in noise.flat_levels for j in where])
     probs = _corrupt(clean, truth, flat, rng, noise)
-    return SyntheticSeries(probs, 1000.0 - depth, truth, _boundaries(segs, depth))
+    tops = np.array([segs[j].top_mm + segs[j].body_mm for j in where])
+    in_disc = (depth >= tops) & (where < len(segs) - 1)
+    return SyntheticSeries(probs, 1000.0 - depth, truth, _boundaries(segs, depth), in_disc)
 
 
 def _depth_at(segs: list[Segment], name: str, frac: float) -> float:

@@ -6,8 +6,10 @@ Position along the spine is the level coordinate `u`: segment i (C1 = 0 ...
 T1 = 7 ... L1 = 19 ... sacrum = 24 in a typical spine) spans u in [i, i + 1),
 vertebral body then the disc below. Organs are placed in a *standard* level
 coordinate (that of a 7-12-5 spine) and mapped onto the patient's spine so that
-thoracic landmarks follow the thoracic vertebrae and pelvic ones the sacrum,
-however many vertebrae a transitional spine has.
+T1..T12 and L1..L5 keep their standard relations (ribs, organs, crests) in a
+transitional spine too: an extra vertebra (T13, L6) takes a narrow band of the
+standard coordinate at its junction instead of stretching its neighbours, so no
+normal vertebra looks like the one next to it.
 
 Figures follow the reference table in the architecture document (body heights,
 discs, widths, landmark levels); each patient varies around them.
@@ -148,6 +150,9 @@ class Anatomy:
     def z_of_std(self, u_std: float) -> float:
         return self.z_of_u(float(np.interp(u_std, self._std, self._act)))
 
+    def z_of_std_array(self, u_std: np.ndarray) -> np.ndarray:
+        return np.interp(np.interp(u_std, self._std, self._act), self._u, self._z)
+
     def std_of_z(self, z: float) -> float:
         return self.std_of_u(self.u_of_z(z))
 
@@ -197,7 +202,7 @@ def make_anatomy(
     bmi = float(bmi or np.clip(rng.normal(26.0, 4.0), 17.0, 42.0))
     k_h = height_m / 1.70
     k_w = k_h**0.6 * (1.04 if sex == "M" else 0.93)
-    segments, sacrum_length = _spine(rng, k_h, k_w, transitional)
+    segments, sacrum_length = _spine(seed, rng, k_h, k_w, transitional)
     u_knots, z_knots = _level_knots(segments, sacrum_length)
     std, act = _standard_knots(segments)
     landmarks = {name: float(rng.normal(m, s)) for name, (m, s) in _LANDMARKS.items()}
@@ -233,13 +238,29 @@ def make_anatomy(
         _std=std,
         _act=act,
     )
-    object.__setattr__(anatomy, "ribs", _ribs(anatomy, rng))
+    # Ribs draw from their own stream: a 13th rib must not shift the draws after it.
+    ribs = _ribs(anatomy, np.random.default_rng([seed, 0x5EED, 2]))
+    if transitional == "T13":  # ribs 1-12 as without T13 (same mm course), plus a 13th
+        twin = make_anatomy(seed, sex=sex, height_m=height_m, bmi=bmi, age=age)
+        ribs = (*twin.ribs, ribs[-1])  # the 13th floats, shorter round than the 12th
+    object.__setattr__(anatomy, "ribs", ribs)
     object.__setattr__(anatomy, "bowel", _bowel(anatomy, rng))
     return anatomy
 
 
+# Every vertebra name a spine can have, for a per-vertebra random stream.
+_VERTEBRA_IDS = {
+    name: i
+    for i, name in enumerate(
+        [f"C{k}" for k in range(1, 8)]
+        + [f"T{k}" for k in range(1, 14)]
+        + [f"L{k}" for k in range(1, 7)]
+    )
+}
+
+
 def _spine(
-    rng: np.random.Generator, k_h: float, k_w: float, transitional: str | None
+    seed: int, rng: np.random.Generator, k_h: float, k_w: float, transitional: str | None
 ) -> tuple[tuple[Segment, ...], float]:
     n_thoracic = 13 if transitional == "T13" else 12
     n_lumbar = 6 if transitional in ("L6", "lumbarised_S1") else 5
@@ -254,8 +275,10 @@ def _spine(
     top = 0.0
     segments: list[Segment] = []
     for spec in specs:
-        height = spec["height"] * k_h * float(rng.uniform(0.96, 1.04))
-        disc = spec["disc"] * k_h * float(rng.uniform(0.88, 1.12))
+        # Per-vertebra streams: T1..T12 and L1..L5 are the same with or without an extra one.
+        jitter = np.random.default_rng([seed, 0x5EED, 1, _VERTEBRA_IDS[spec["name"]]])
+        height = spec["height"] * k_h * float(jitter.uniform(0.96, 1.04))
+        disc = spec["disc"] * k_h * float(jitter.uniform(0.88, 1.12))
         segments.append(
             Segment(
                 name=spec["name"],
@@ -329,14 +352,33 @@ def _level_knots(
     return u_arr, z_arr
 
 
+# Half-width (standard levels) of the band an extra vertebra takes at its junction.
+_EXTRA_BAND = 0.06
+
+
 def _standard_knots(segments: tuple[Segment, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Standard <-> actual level knots: thoracic landmarks follow T1..T12(13),
-    pelvic ones the sacrum (the crest stays two segments above it)."""
+    """Standard <-> actual level knots. T1..T12 and L1..L5 map onto their own
+    standard levels; a T13 is squeezed into the T12/L1 junction and an L6 into
+    the L5/S1 one (std 19 and 24), so the organs stay with the normal vertebrae."""
     first_lumbar = next(i for i, s in enumerate(segments) if s.kind == "lumbar")
     sacral = len(segments) - 1
-    std = np.asarray([-30.0, 7.0, 19.0, 22.0, 24.0, 54.0])
-    act = np.asarray([-30.0, 7.0, first_lumbar, sacral - 2.0, sacral, sacral + 30.0])
-    return std, act
+    std, act = [-30.0, 7.0], [-30.0, 7.0]
+    for junction, start, count, normal in (
+        (19.0, 7, first_lumbar - 7, 12),
+        (24.0, first_lumbar, sacral - first_lumbar, 5),
+    ):
+        end = start + normal  # top of the extra vertebra, or of the next region
+        std.append(junction - 1.0)  # only the vertebrae next to the band give it room
+        act.append(float(end - 1))
+        if count > normal:
+            std += [junction - _EXTRA_BAND, junction + _EXTRA_BAND, junction + 1.0]
+            act += [float(end), float(end + 1), float(end + 2)]
+        else:
+            std.append(junction)
+            act.append(float(end))
+    std.append(54.0)
+    act.append(sacral + 30.0)
+    return np.asarray(std), np.asarray(act)
 
 
 def _ribs(anatomy: Anatomy, rng: np.random.Generator) -> tuple[Rib, ...]:

@@ -34,9 +34,10 @@ def _paint_thorax(cv: _Canvas, an: Anatomy, sec: Section, out: _Outline) -> None
     ids, r, t = cv.ids[win.rs, win.cs], cv.r[win.rs, win.cs], cv.t[win.rs, win.cs]
     cavity = ids == ID["vat"]
     q = np.minimum(r / np.maximum(out.inner[t], 1.0) * (0.68 + 0.32 * _SIN[t]), 1.0)
-    z_right, z_left = an.z_of_std(marks["dome_right"]), an.z_of_std(marks["dome_left"])
-    dome = z_right + (z_left - z_right) * np.clip((win.x - cv.cx) / 60.0 + 0.5, 0.0, 1.0)
-    z_surface = dome - (dome - z_base) * q**1.6
+    s_right, s_left = marks["dome_right"], marks["dome_left"]
+    dome = s_right + (s_left - s_right) * np.clip((win.x - cv.cx) / 60.0 + 0.5, 0.0, 1.0)
+    # In standard levels, so a T13 leaves the diaphragm's course past T1..T12 alone.
+    z_surface = an.z_of_std_array(dome + (marks["lung_base"] - dome) * q**1.6)
     above = cavity & (sec.z > z_surface)
     ids[above] = ID["mediastinal_fat"]
     ids[cavity & ~above & (sec.z > z_surface - 6.0)] = ID["diaphragm"]

@@ -434,6 +434,57 @@ def test_an_extra_vertebra_is_reported_with_its_slices(
     assert overlap >= 0.5 * (last - first + 1)
 
 
+def _true_disc_probs(s: SyntheticSeries, sharpness: float = 0.95) -> np.ndarray:
+    """A disc output that is right about every disc, the extra vertebra's included."""
+    return np.where(s.in_disc, sharpness, 1.0 - sharpness)
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.parametrize(("extra", "code"), [("T13", TRANSITIONAL_T13), ("L6", TRANSITIONAL_L6)])
+def test_with_disc_evidence_an_extra_vertebra_is_counted_at_its_discs(
+    extra: str, code: str, spacing: float
+) -> None:
+    # The extra vertebra shares a range with a neighbour: the disc inside that range says so.
+    s = _series(17, spacing_mm=spacing, noise=REALISTIC, segments=spine(extra=extra))
+    d = _decode(s, disc_probs=_true_disc_probs(s))
+    _assert_contiguous_and_ordered(d)
+    transitional = [f for f in d.flags if f.code.startswith("transitional")]
+    assert [f.code for f in transitional] == [code]
+    assert "disc inside" in transitional[0].message
+    flag, (first, last) = transitional[0], s.boundaries[extra]
+    assert flag.first is not None and flag.last is not None
+    overlap = min(flag.last, last) - max(flag.first, first) + 1
+    assert overlap >= 0.5 * (last - first + 1)
+
+
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_with_disc_evidence_a_missing_l5_s1_disc_is_reported_as_lumbosacral(
+    spacing: float,
+) -> None:
+    # Sacralised L5: the disc output finds no disc where L5 meets the sacrum.
+    s = _series(18, spacing_mm=spacing, noise=Noise(jitter=0.5))
+    disc = _true_disc_probs(s)
+    j = sum(s.boundaries["L5"]) // 2
+    while not s.in_disc[j]:
+        j += 1
+    while s.in_disc[j]:
+        disc[j] = 0.05
+        j += 1
+    d = _decode(s, disc_probs=disc)
+    transitional = [f for f in d.flags if f.code.startswith("transitional")]
+    assert [(f.code, f.level) for f in transitional] == [(TRANSITIONAL_LUMBOSACRAL, "L5")]
+    assert "L5/S1 disc" in transitional[0].message
+
+
+def test_with_disc_evidence_normal_spines_raise_no_transitional_flag() -> None:
+    for seed, spacing in itertools.product(range(5), SPACINGS):
+        rng = np.random.default_rng(seed)
+        s = synthetic_series(rng, spacing_mm=spacing, noise=REALISTIC,
+                             segments=spine(scale=float(rng.uniform(0.9, 1.1))))  # fmt: skip
+        d = _decode(s, disc_probs=_true_disc_probs(s))
+        assert not [f for f in d.flags if f.code.startswith("transitional")], (seed, spacing)
+
+
 @pytest.mark.parametrize("spacing", SPACINGS)
 def test_sacralised_l5_is_reported_as_lumbosacral(spacing: float) -> None:
     s = _series(18, spacing_mm=spacing, noise=Noise(jitter=0.5), segments=spine(sacralised_l5=True))

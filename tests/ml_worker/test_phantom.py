@@ -172,6 +172,53 @@ def test_transitional_spines_label_their_extra_vertebra(
         assert l5.fused and l5.bottom_z - l5.next_top_z < 3.0
 
 
+def _where(anatomy: Anatomy, z: float) -> tuple[str, float]:
+    """(vertebra, fraction of the way from its top to the next one's) at height z."""
+    segment = anatomy.segments[anatomy.segment_index(z)]
+    span = segment.top_z - (segment.top_z - anatomy.sacrum_length if segment.kind == "sacral"
+                            else segment.next_top_z)  # fmt: skip
+    return segment.name, (segment.top_z - z) / span
+
+
+ORGANS = ("lung", "heart", "liver", "spleen", "kidney", "psoas", "iliac_cortex", "rib_cortex")
+
+
+@pytest.mark.parametrize(("variant", "junction"), [("T13", 19.0), ("L6", 24.0)])
+def test_extra_vertebra_leaves_the_normal_ones_alone(variant: str, junction: float) -> None:
+    """A T13 or L6 is added between its neighbours: T1..T12 and L1..L5 keep their ribs,
+    landmarks and organs, so none of them looks like the vertebra next to it."""
+    seed = 7
+    normal, extra = make_anatomy(seed), make_anatomy(seed, transitional=variant)
+    assert extra.landmarks == normal.landmarks
+    assert len(extra.ribs) == len(normal.ribs) + (variant == "T13")
+    for a, b in zip(normal.ribs, extra.ribs, strict=False):  # same head level, same course
+        assert _where(normal, a.head_z) == pytest.approx(_where(extra, b.head_z))
+        assert (b.head_z, b.bone_z, b.end_z) == pytest.approx((a.head_z, a.bone_z, a.end_z))
+    for name, u_std in normal.landmarks.items():
+        if abs(u_std - junction) > 0.15:  # at the junction: in or next to the extra vertebra
+            where_a, where_b = (
+                _where(normal, normal.z_of_std(u_std)),
+                _where(extra, extra.z_of_std(u_std)),
+            )
+            assert where_a[0] == where_b[0] and abs(where_a[1] - where_b[1]) < 0.1, name
+    names = [s.name for s in normal.segments if s.kind in ("thoracic", "lumbar")]
+    for name in names:
+        a, b = (
+            _parts(normal, _mid(normal, name), 96, 4.5),
+            _parts(extra, _mid(extra, name), 96, 4.5),
+        )
+        for organ in ORGANS:
+            if (name, organ) == ("L1", "rib_cortex") and variant == "T13":
+                continue  # L1 sees the tip of rib 13 instead of those of ribs 11-12
+            area_a, area_b = _area(a, (organ,)), _area(b, (organ,))
+            assert abs(area_a - area_b) <= 0.15 * max(area_a, area_b) + 8, (name, organ)
+    if variant == "T13":  # a short floating rib between T12 and L1
+        t13 = extra.ribs[-1]
+        assert _where(extra, t13.head_z)[0] == "T13" and t13.end_z == t13.bone_z
+        assert t13.psi_end < extra.ribs[-2].psi_end  # shorter round the body
+        assert _where(extra, t13.bone_z)[0] in ("T13", "L1")
+
+
 def test_hu_stay_in_their_tissue_windows(trunk: PhantomCase) -> None:
     hu, tissues = trunk.volume.hu, trunk.tissues
     assert set(np.unique(tissues)) <= {int(t) for t in Tissue}
