@@ -1,7 +1,8 @@
 """Freezing verified level labels into dataset versions, and their manifest.
 
 A version copies each verified track's labels, the instances they label, the
-centre and the review, so later edits, returns or re-reviews never change it.
+centre and the review (and the series' verified tissue masks, see
+learning.dataset_masks), so later edits, returns or re-reviews never change it.
 The split is a pure function of the patient (or series) and the fractions:
 the same case lands in the same split in every version, so a test case never
 becomes a training case when the set is re-frozen."""
@@ -25,7 +26,8 @@ from audit.models import AuditAction
 from audit.services import audit_record
 from core.errors import ApplicationError
 from imaging.models import Series
-from learning.models import DatasetSeries, DatasetVersion, Split
+from learning.dataset_masks import frozen_masks, masks_digest_content, masks_summary
+from learning.models import DatasetMask, DatasetSeries, DatasetVersion, Split
 from projects.models import Cohort, ResearchProject
 
 MANIFEST_COLUMNS = [
@@ -165,10 +167,12 @@ def _summary(rows: Iterable[DatasetSeries]) -> dict[str, Any]:
     }
 
 
-def _digest(rows: list[DatasetSeries]) -> str:
-    content = [
+def _digest(rows: list[DatasetSeries], masks: list[DatasetMask]) -> str:
+    content: list[Any] = [
         [r.series_instance_uid, r.split, r.scheme, r.labels, r.sop_instance_uids] for r in rows
     ]
+    if masks:  # label-only versions keep the digest they had before masks were frozen
+        content.append(masks_digest_content(masks))
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
@@ -220,6 +224,7 @@ def dataset_freeze(
             rows.append(row)
     if not rows:
         raise ApplicationError("No verified series could be frozen.", extra={"skipped": skipped})
+    masks = frozen_masks(rows)
     last = DatasetVersion.objects.filter(project=project).aggregate(n=Max("number"))["n"]
     dataset = DatasetVersion.objects.create(
         project=project,
@@ -229,21 +234,33 @@ def dataset_freeze(
         held_out_institutions=sorted(held_out_institutions),
         val_fraction=val_fraction,
         test_fraction=test_fraction,
-        summary={**_summary(rows), "unverified": len(selected) - len(reviews)},
+        summary={
+            **_summary(rows),
+            "unverified": len(selected) - len(reviews),
+            "masks": masks_summary(masks),
+        },
         skipped=skipped,
-        content_sha256=_digest(rows),
+        content_sha256=_digest(rows, masks),
         created_by=user,
     )
     for row in rows:
         row.dataset = dataset
     DatasetSeries.objects.bulk_create(rows)
+    for mask in masks:
+        mask.dataset = dataset
+    DatasetMask.objects.bulk_create(masks)
     audit_record(
         action=AuditAction.DATASET_FROZEN,
         actor=user,
         obj=dataset,
         project_id=project.pk,
         request=request,
-        detail={"number": dataset.number, "series": len(rows), "skipped": len(skipped)},
+        detail={
+            "number": dataset.number,
+            "series": len(rows),
+            "skipped": len(skipped),
+            "mask_slices": len(masks),
+        },
     )
     return dataset
 

@@ -1,5 +1,5 @@
 """The learning loop's records: frozen dataset versions (verified level labels
-copied, never referenced), the model versions known to the platform, and each
+and tissue masks copied, never referenced), the model versions known to the platform, and each
 project's promotion log (the promoted version is the newest entry)."""
 
 from typing import Any
@@ -107,6 +107,44 @@ class DatasetSeries(Frozen):
 
     def __str__(self) -> str:
         return f"Series {self.series_id} in dataset {self.dataset_id} ({self.split})"
+
+
+class DatasetMask(Frozen):
+    """One slice's verified tissue label map in a dataset version: a copy of the
+    encoded map of the verified mask revision, so later corrections (new
+    revisions) or a return never change the version."""
+
+    dataset = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="masks")
+    # No database constraints: the frozen copy outlives the series and measurement.
+    series = models.ForeignKey(
+        "imaging.Series", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    measurement_id = models.BigIntegerField()
+    level = models.CharField(max_length=8)
+    study_instance_uid = models.CharField(max_length=64)
+    series_instance_uid = models.CharField(max_length=64)
+    sop_instance_uid = models.CharField(max_length=64)
+    case = models.CharField(max_length=64, help_text="Patient pseudonym, else study-<id>")
+    institution_code = models.CharField(max_length=32)
+    split = models.CharField(max_length=16, choices=Split.choices)
+    shape = models.JSONField(help_text="[rows, columns]")
+    data = models.TextField(help_text="zlib+base64 uint8 label map, 0-4")
+    revision = models.PositiveIntegerField(help_text="The verified mask revision")
+    corrector = models.CharField(max_length=150, blank=True, help_text="Blank: model masks")
+    reviewer = models.CharField(max_length=150)
+    verified_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["dataset_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "series", "level", "sop_instance_uid"],
+                name="one_mask_per_dataset_slice",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.level} mask of {self.sop_instance_uid} in dataset {self.dataset_id}"
 
 
 class ModelStatus(models.TextChoices):

@@ -30,6 +30,7 @@ class FreezeIn(serializers.Serializer):
 class DatasetOut(serializers.ModelSerializer):
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     series_count = serializers.IntegerField(read_only=True)
+    mask_count = serializers.SerializerMethodField(help_text="Frozen tissue mask slices")
     manifest_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -44,6 +45,7 @@ class DatasetOut(serializers.ModelSerializer):
             "val_fraction",
             "test_fraction",
             "series_count",
+            "mask_count",
             "summary",
             "skipped",
             "content_sha256",
@@ -52,6 +54,10 @@ class DatasetOut(serializers.ModelSerializer):
             "manifest_url",
         ]
         read_only_fields = fields
+
+    def get_mask_count(self, obj: DatasetVersion) -> int:
+        # Frozen with the version, so the summary is exact (and needs no join).
+        return int(obj.summary.get("masks", {}).get("slices", 0))
 
     def get_manifest_url(self, obj: DatasetVersion) -> str:
         return f"/api/v1/datasets/{obj.pk}/manifest.csv"

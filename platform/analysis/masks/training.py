@@ -46,6 +46,41 @@ def verified_masks(project: ResearchProject) -> Any:
     )
 
 
+def case_of(study: Any) -> str:
+    """The manifest's `case`: the patient pseudonym, so a split never divides a patient."""
+    return study.patient_pseudonym or f"study-{study.pk}"
+
+
+def write_training_slice(
+    client: Any, out: Path, *, case: str, study_uid: str, series_uid: str, item: dict[str, Any]
+) -> dict[str, str]:
+    """Fetch one slice, write it and its decoded label map under
+    out/cases/<case>/; the manifest's image and mask paths, relative to `out`."""
+    folder = out / "cases" / case
+    folder.mkdir(parents=True, exist_ok=True)
+    uid = item["sop_instance_uid"]
+    try:
+        ds = client.retrieve_instance(study_uid, series_uid, uid)
+    except Exception as exc:  # requests or DICOMweb errors: name the slice
+        raise ImageStoreError(f"slice {uid} could not be read: {exc}") from exc
+    labels = decode_labels(item, (int(ds.Rows), int(ds.Columns)))
+    image, mask = folder / f"{uid}.dcm", folder / f"{uid}.npz"
+    pydicom.dcmwrite(image, ds, enforce_file_format=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, labels=labels)
+    mask.write_bytes(buffer.getvalue())
+    return {"image": str(image.relative_to(out)), "mask": str(mask.relative_to(out))}
+
+
+def write_manifest(path: Path, rows: list[dict[str, str]], extra: tuple[str, ...] = ()) -> Path:
+    """The manifest CSV; `extra` columns (e.g. split) are ignored by the loader."""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS + extra)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 def export_training_masks(*, project: ResearchProject, out: Path, actor: Any) -> TrainingExport:
     out.mkdir(parents=True, exist_ok=True)
     client = image_store().client
@@ -53,37 +88,18 @@ def export_training_masks(*, project: ResearchProject, out: Path, actor: Any) ->
     measurements = verified_masks(project)
     for measurement in measurements:
         study, series = measurement.series.study, measurement.series
-        case = study.patient_pseudonym or f"study-{study.pk}"
-        folder = out / "cases" / case
-        folder.mkdir(parents=True, exist_ok=True)
+        case, centre = case_of(study), study.institution.code
         for item in measurement.masks:
-            uid = item["sop_instance_uid"]
-            try:
-                ds = client.retrieve_instance(
-                    study.study_instance_uid, series.series_instance_uid, uid
-                )
-            except Exception as exc:  # requests or DICOMweb errors: name the slice
-                raise ImageStoreError(f"slice {uid} could not be read: {exc}") from exc
-            labels = decode_labels(item, (int(ds.Rows), int(ds.Columns)))
-            image, mask = folder / f"{uid}.dcm", folder / f"{uid}.npz"
-            pydicom.dcmwrite(image, ds, enforce_file_format=True)
-            buffer = io.BytesIO()
-            np.savez_compressed(buffer, labels=labels)
-            mask.write_bytes(buffer.getvalue())
-            rows.append(
-                {
-                    "image": str(image.relative_to(out)),
-                    "mask": str(mask.relative_to(out)),
-                    "case": case,
-                    "centre": study.institution.code,
-                    "level": measurement.level,
-                }
+            paths = write_training_slice(
+                client,
+                out,
+                case=case,
+                study_uid=study.study_instance_uid,
+                series_uid=series.series_instance_uid,
+                item=item,
             )
-    manifest = out / "manifest.csv"
-    with manifest.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
+            rows.append({**paths, "case": case, "centre": centre, "level": measurement.level})
+    manifest = write_manifest(out / "manifest.csv", rows)
     count = len({r["case"] for r in rows})
     audit_record(
         action=AuditAction.DATA_DOWNLOADED,

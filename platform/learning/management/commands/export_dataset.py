@@ -1,5 +1,6 @@
 """Write a dataset version's manifest and fetch its instances, ready for
-`python -m ml_worker.training.train --data OUT/manifest.csv`."""
+`python -m ml_worker.training.train --data OUT/manifest.csv`; with frozen
+masks also `python -m ml_worker.bodycomp.train --data OUT/masks_manifest.csv`."""
 
 from pathlib import Path
 from typing import Any
@@ -36,3 +37,9 @@ class Command(BaseCommand):
             f"{result.manifest}: {result.fetched} instances fetched, {result.present} present; "
             f"train: python -m ml_worker.training.train --data {result.manifest} --out RUN_DIR"
         )
+        if result.mask_slices:
+            masks = result.manifest.parent / "masks_manifest.csv"
+            self.stdout.write(
+                f"{result.mask_slices} mask slices; segmentation: "
+                f"python -m ml_worker.bodycomp.train --data {masks} --out RUN_DIR"
+            )
