@@ -66,6 +66,9 @@ def free_port() -> int:
 
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As Orthanc's server does: connections of a stopped Orthanc lingering in
+        # TIME_WAIT must not block a restart on its port; a listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("", port))  # noqa: S104 - same interfaces Orthanc will bind
         except OSError:

@@ -10,13 +10,14 @@ from celery import current_app
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from analysis.job_types import JOB_TYPES, Target
 from analysis.models import ALLOWED_TRANSITIONS, TERMINAL_STATES, Job, JobState
 from analysis.results import result_store
 from audit.models import AuditAction
 from audit.services import audit_record
-from core.errors import ApplicationError, Conflict
+from core.errors import ApplicationError, Conflict, ServiceUnavailable
 from imaging.models import Series
 from projects.models import ResearchProject
 
@@ -67,12 +68,24 @@ def job_start(
         }
     if spec.payload is not None:
         payload.update(spec.payload(parameters))
-    transaction.on_commit(
-        lambda: current_app.send_task(
-            spec.task_name, kwargs=payload, queue=spec.queue, task_id=job.task_id
-        )
-    )
+    transaction.on_commit(lambda: enqueue(job, spec.task_name, spec.queue, payload))
     return job
+
+
+QUEUE_DOWN = "The job queue could not be reached, so the job was not started. Try again later."
+
+
+def enqueue(job: Job, task_name: str, queue: str, payload: dict[str, Any]) -> None:
+    """Send the committed job to its queue. With the broker down the job must not
+    stay queued forever: it is failed with a message and the caller gets a 503."""
+    try:
+        current_app.send_task(task_name, kwargs=payload, queue=queue, task_id=job.task_id)
+    except (OperationalError, OSError) as exc:
+        logger.error("job %s: could not be queued: %s", job.pk, exc)
+        Job.objects.filter(pk=job.pk).update(
+            state=JobState.FAILED, error=QUEUE_DOWN, finished_at=timezone.now()
+        )
+        raise ServiceUnavailable(QUEUE_DOWN, extra={"job": job.pk}) from exc
 
 
 @transaction.atomic

@@ -4,11 +4,22 @@ they send their reports here by task name."""
 from typing import Any
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from analysis.services import job_apply_report
 
 
-@shared_task(name="analysis.job_report", acks_late=True, max_retries=5)
+# A report must not be lost while PostgreSQL restarts: connection errors retry
+# with backoff (about 4 minutes in all); applying a report twice is harmless.
+@shared_task(
+    name="analysis.job_report",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=1,
+    retry_backoff_max=30,
+    retry_jitter=False,
+    max_retries=12,
+)
 def job_report(
     job_id: int,
     state: str,

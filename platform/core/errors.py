@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -37,6 +38,12 @@ class Locked(ApplicationError):
     status_code = status.HTTP_423_LOCKED
 
 
+class ServiceUnavailable(ApplicationError):
+    """A service the platform depends on (job queue, image store) is down."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
         return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
@@ -47,4 +54,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.ValidationError(detail=detail)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DataError) and "NUL (0x00)" in str(exc):
+        # Found by the schema fuzzer: a NUL in a lookup value (a slug, a filter)
+        # reaches the database driver, which refuses it. Client input, not a bug.
+        exc = exceptions.ParseError("Text must not contain NUL characters.")
     return exception_handler(exc, context)

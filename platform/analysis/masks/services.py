@@ -7,7 +7,6 @@ audited; revisions and review events are only added."""
 import uuid
 from typing import Any
 
-from celery import current_app
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -15,6 +14,7 @@ from django.utils import timezone
 from analysis.masks.codec import MAX_SLICES, decode_labels
 from analysis.masks.models import MaskOperation, MaskReviewEvent, MaskRevision
 from analysis.models import BodyCompositionMeasurement, Job
+from analysis.services import enqueue
 from annotations.models import ReviewAction, ReviewStatus
 from audit.models import AuditAction
 from audit.services import audit_record
@@ -206,11 +206,7 @@ def _start_remeasure(row: BodyCompositionMeasurement, user: Any) -> Job:
             "series_instance_uid": series.series_instance_uid,
         },
     }
-    transaction.on_commit(
-        lambda: current_app.send_task(
-            REMEASURE_TASK, kwargs=payload, queue="gpu", task_id=job.task_id
-        )
-    )
+    transaction.on_commit(lambda: enqueue(job, REMEASURE_TASK, "gpu", payload))
     return job
 
 
