@@ -4,29 +4,7 @@
 # Called by `make demo` after the install steps. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=.venv/bin/python
-mkdir -p var/log
-
-# Local secrets, generated once and kept out of git (var/ is ignored).
-if [ ! -f var/demo.env ]; then
-  rand() { $PY -c 'import secrets; print(secrets.token_urlsafe(32))'; }
-  umask 077
-  cat > var/demo.env <<ENV
-SECRET_KEY=$(rand)
-ORTHANC_USERNAME=platform
-ORTHANC_PASSWORD=$(rand)
-DEID_KEY=$(rand)
-ENV
-fi
-set -a; source var/demo.env; set +a
-
-export DEBUG=${DEBUG:-1}
-export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/sarcopenia}
-export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
-ORTHANC_PORT=${ORTHANC_PORT:-8042}
-export DICOMWEB_URL=http://127.0.0.1:${ORTHANC_PORT}/dicom-web
-export DICOMWEB_USERNAME=$ORTHANC_USERNAME DICOMWEB_PASSWORD=$ORTHANC_PASSWORD
-WEB_PORT=${WEB_PORT:-8000}
+source deploy/local/demo_env.sh
 
 db=${DATABASE_URL##*/}
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
@@ -60,7 +38,6 @@ $PY manage.py ingest_dicom $(find var/demo_dicom/RMC -name '*.dcm') \
   --project sarcopenia-l3 --user investigator_rmc
 
 # A small level classifier trained on phantoms (a few minutes on CPU), once.
-export MODEL_REGISTRY_DIR=$PWD/var/models
 if [ ! -f var/models/spine-levels/current.json ]; then
   echo "Training the demo model on phantoms (tiny EfficientNetV2-style net, CPU)..."
   $PY -m ml_worker.training.train --preset demo --out var/training/demo \
