@@ -73,7 +73,7 @@ def setup(orthanc_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def _send(job_id: int, parameters: dict[str, Any], target: dict[str, str]) -> None:
-    sender = Celery(broker=settings.CELERY_BROKER_URL)
+    sender = Celery(broker=settings.CELERY_BROKER_URL, set_as_current=False)
     sender.send_task(TASK, kwargs={"job_id": job_id, "parameters": parameters, "target": target},
                      queue="gpu")  # fmt: skip
 

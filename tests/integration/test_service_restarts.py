@@ -36,8 +36,10 @@ def broker(tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch) -> It
     """A temporary Redis for the platform and its workers (request it before worker_env)."""
     server = TempRedis(tmp_path / "redis")
     server.start()
-    settings.CELERY_BROKER_URL = server.url
+    # Celery's conf first: monkeypatch must record (and later restore) the
+    # real broker, not the temporary one.
     monkeypatch.setattr(current_app.conf, "broker_url", server.url)
+    settings.CELERY_BROKER_URL = server.url
     monkeypatch.setattr(current_app, "_pool", None)  # connections were made for the old URL
     monkeypatch.setattr(current_app.amqp, "_producer_pool", None)
     yield server
@@ -169,7 +171,8 @@ def test_postgres_restart_reports_wait_and_are_applied_once_it_is_back(
         )
         first, second = json.loads(seeded.stdout.strip().splitlines()[-1])
         worker = start_worker("config", "default", env, tmp_path / "default.log")
-        producer = Celery(broker=broker.url)
+        # Not made the current app: later tests send through the platform's own.
+        producer = Celery(broker=broker.url, set_as_current=False)
         try:
             report = {"state": "failed", "error": "CUDA out of memory", "started": True}
             producer.send_task(

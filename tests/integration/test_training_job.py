@@ -1,6 +1,6 @@
 """Training as a platform job, end to end: two series uploaded into a real
 Orthanc, a dataset version of them, the job sent by name to a real `gpu`
-worker that fetches the instances over DICOMweb, trains one epoch of the demo
+worker that fetches the instances over DICOMweb, trains two epochs of the demo
 preset on the manifest's own splits, streams its epochs, registers the model
 with the dataset version, and the platform syncs it with its artifacts."""
 
@@ -70,7 +70,9 @@ def test_training_job_end_to_end(
             (val_series, val_uids, "validation", ["L3", "L2", "L2", "L3"]),
         ],
     )
-    parameters = {"dataset": dataset.pk, "epochs": 1, "samples_per_epoch": 16}
+    # Two epochs: the first epoch's report stays the job's message while the
+    # second trains, long enough to be seen by polling.
+    parameters = {"dataset": dataset.pk, "epochs": 2, "samples_per_epoch": 16}
     response = client_for(world.users["project_admin"]).post(
         "/api/v1/jobs/",
         {"project": world.project.pk, "job_type": "train_classifier", "parameters": parameters},
@@ -85,7 +87,7 @@ def test_training_job_end_to_end(
             break
         time.sleep(0.05)
     assert job.state == "succeeded", (job.error, workers.log("gpu")[-3000:])
-    assert any(m.startswith("epoch 1/1 · loss") for m in messages), messages
+    assert any(m.startswith("epoch 1/2 · loss") for m in messages), messages
 
     tag = f"{world.project.slug}:v1"
     record = registry.list_versions(root, "spine-levels")[-1]
