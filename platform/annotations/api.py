@@ -2,8 +2,6 @@
 /api/v1/series/{id}/labels/. Reads need VIEW_RESULTS on the series (else 404);
 edits, undo and submission need LABEL, decisions REVIEW (else 403)."""
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +18,7 @@ from annotations.serializers import (
     TrackOut,
     UndoIn,
 )
+from core.validation import validated
 from imaging.models import Series
 from projects.access import require
 from projects.roles import Capability
@@ -45,12 +44,6 @@ def _series(request: Request, series_id: int, capability: Capability | None = No
     return series
 
 
-def _body(serializer_class: type, request: Request) -> dict[str, Any]:
-    body = serializer_class(data=request.data)
-    body.is_valid(raise_exception=True)
-    return dict(body.validated_data)
-
-
 class SeriesLabelsApi(APIView):
     """Everything the viewer shows about a series' levels: the model result,
     every labeler's track, the review state, agreement and your permissions."""
@@ -74,7 +67,7 @@ class LabelEditApi(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         series = _series(request, pk, Capability.LABEL)
-        body = _body(EditIn, request)
+        body = validated(EditIn, request.data)
         track = services.labels_edit(series=series, user=request.user, request=request, **body)
         return Response(TrackOut(selectors.track_data(track)).data)
 
@@ -89,7 +82,7 @@ class LabelUndoApi(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         series = _series(request, pk, Capability.LABEL)
-        body = _body(UndoIn, request)
+        body = validated(UndoIn, request.data)
         track = services.labels_undo(series=series, user=request.user, request=request, **body)
         return Response(TrackOut(selectors.track_data(track)).data)
 
@@ -114,7 +107,7 @@ class LabelSubmitApi(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         series = _series(request, pk, Capability.LABEL)
-        body = _body(SubmitIn, request)
+        body = validated(SubmitIn, request.data)
         review = services.labels_submit(series=series, user=request.user, request=request, **body)
         return Response(ReviewOut(selectors.review_data(review)).data)
 
@@ -129,7 +122,7 @@ class LabelReviewApi(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         series = _series(request, pk, Capability.REVIEW)
-        body = _body(ReviewIn, request)
+        body = validated(ReviewIn, request.data)
         review = services.labels_review(
             series=series,
             user=request.user,

@@ -3,8 +3,6 @@ the capability get 403. Freezing, manifest export, promotion and rollback
 need MANAGE_PROJECT (project admins); reading versions needs VIEW_PROJECT;
 the review queue needs LABEL or REVIEW and lists only series in that scope."""
 
-from typing import Any
-
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.validation import validated
 from learning import datasets, queue, registry, selectors
 from learning.serializers import (
     DatasetOut,
@@ -34,12 +33,6 @@ _ERRORS = {
 }
 
 
-def _valid(serializer_class: type, data: Any) -> dict[str, Any]:
-    body = serializer_class(data=data)
-    body.is_valid(raise_exception=True)
-    return dict(body.validated_data)
-
-
 class ProjectDatasetsApi(APIView):
     """The project's dataset versions (GET), or freeze a new one (POST)."""
 
@@ -59,7 +52,7 @@ class ProjectDatasetsApi(APIView):
         project = selectors.project_for(
             user=request.user, project_id=pk, capability=Capability.MANAGE_PROJECT
         )
-        body = _valid(FreezeIn, request.data)
+        body = validated(FreezeIn, request.data)
         dataset = datasets.dataset_freeze(
             project=project,
             selection=datasets.Selection(body["institutions"], body["series"], body["cohort"]),
@@ -138,7 +131,7 @@ class ProjectModelPromoteApi(APIView):
         project = selectors.project_for(
             user=request.user, project_id=pk, capability=Capability.MANAGE_PROJECT
         )
-        body = _valid(PromoteIn, request.data)
+        body = validated(PromoteIn, request.data)
         model = selectors.model_version_get(model_id=body["model_version"])
         promotion = registry.model_promote(
             project=project,
@@ -181,7 +174,7 @@ class ReviewQueueApi(APIView):
         project = selectors.project_for(
             user=request.user, project_id=pk, capability=Capability.VIEW_PROJECT
         )
-        params = _valid(QueueIn, request.query_params)
+        params = validated(QueueIn, request.query_params)
         require(request.user, queue.QUEUE_CAPABILITY[params["role"]], project_id=project.pk)
         items = queue.review_queue(
             user=request.user, project=project, role=params["role"], limit=params["limit"]

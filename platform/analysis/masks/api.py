@@ -24,6 +24,7 @@ from analysis.masks import selectors, services
 from annotations.models import ReviewAction
 from annotations.selectors import series_for_labels
 from core.errors import ApplicationError
+from core.validation import validated
 from projects.roles import Capability
 
 _ERRORS = {
@@ -68,9 +69,7 @@ def _body(serializer_class: type, request: Request) -> dict[str, Any]:
         raise ApplicationError(
             "The request body is too large; send only the painted slices."
         ) from exc
-    body = serializer_class(data=data)
-    body.is_valid(raise_exception=True)
-    return dict(body.validated_data)
+    return validated(serializer_class, data)
 
 
 def _row(request: Request, pk: int, capability: Capability | None) -> Any:
