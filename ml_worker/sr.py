@@ -138,7 +138,7 @@ def build_level_sr(
     if flags:
         report[0].ContentSequence.append(_flags_container(flags))
     return hd.sr.ComprehensiveSR(
-        evidence=[_evidence(ds) for ds in source_images],
+        evidence=[evidence_stub(ds) for ds in source_images],
         content=report[0],
         series_instance_uid=series_instance_uid or generate_uid(),
         series_number=series_number,
@@ -271,7 +271,7 @@ def _flags_container(flags: Sequence[tuple[str, str]]) -> hd.sr.ContainerContent
     return container
 
 
-def _evidence(ds: Dataset) -> Dataset:
+def evidence_stub(ds: Dataset) -> Dataset:
     """The references and allow-listed patient/study attributes of one source
     image. highdicom copies patient, study and acquisition-equipment data from
     its evidence, so handing it this stub keeps everything else out of the SR;

@@ -22,7 +22,6 @@ container (TID 1500 row 12): "<level> status: <code>" and
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,9 +35,9 @@ from ml_worker.bodycomp.dicom_seg import segment_frames
 from ml_worker.bodycomp.tissues import TISSUES, Tissue
 from ml_worker.sr import (
     LEVEL_SITES,
-    PATIENT_STUDY_KEYWORDS,
     QUALITATIVE_EVALUATIONS,
     device_observer_context,
+    evidence_stub,
 )
 
 LOCAL_SCHEME = "99SARC"
@@ -49,10 +48,6 @@ MEAN = codes.SCT.Mean
 MEAN_ATTENUATION = codes.DCM.MeanAttenuationCoefficient
 CM2_PER_M2 = Code("cm2/m2", "UCUM", "square centimeter per square meter")
 STATEMENT = codes.DCM.Comment  # 121106, as the level SR's flags
-_REQUIRED_EMPTY = (
-    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-    "StudyID", "AccessionNumber",
-)  # fmt: skip
 
 
 def build_bodycomp_sr(
@@ -93,7 +88,7 @@ def build_bodycomp_sr(
     if statements:
         report[0].ContentSequence.append(_statements_container(statements))
     return hd.sr.ComprehensiveSR(
-        evidence=[_evidence(ds) for ds in (*source_images, seg)],
+        evidence=[evidence_stub(ds) for ds in (*source_images, seg)],
         content=report[0],
         series_instance_uid=series_instance_uid or generate_uid(),
         series_number=series_number,
@@ -201,18 +196,6 @@ def _statements_container(lines: Sequence[str]) -> hd.sr.ContainerContentItem:
         ]
     )
     return container
-
-
-def _evidence(ds: Dataset) -> Dataset:
-    """References and allow-listed patient/study attributes only (see ml_worker.sr)."""
-    stub = Dataset()
-    for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", *PATIENT_STUDY_KEYWORDS):
-        if keyword in ds:
-            setattr(stub, keyword, copy.deepcopy(ds[keyword].value))
-    for keyword in _REQUIRED_EMPTY:
-        if keyword not in stub:
-            setattr(stub, keyword, "")
-    return stub
 
 
 def read_bodycomp_sr(ds: Dataset) -> dict[str, dict[str, float]]:
