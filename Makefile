@@ -10,7 +10,7 @@ NODE_STAMP := frontend/node_modules/.installed-$(shell sha1sum frontend/package-
 VIEWER_BUILD := frontend/dist/.vite/manifest.json
 VIEWER_SOURCES := $(shell find frontend/src -type f) frontend/vite.config.ts frontend/tsconfig.json frontend/package.json
 
-.PHONY: demo test setup services venv node lint lock bench clean
+.PHONY: demo test setup services venv node lint lock bench-tools clean
 
 demo: setup ## install everything, seed demo data, run the platform on 127.0.0.1:8000
 	bash deploy/local/run_demo.sh
@@ -39,6 +39,9 @@ $(NODE_STAMP): frontend/package-lock.json
 
 $(VIEWER_BUILD): $(NODE_STAMP) $(VIEWER_SOURCES)
 	cd frontend && npm run build --silent
+
+bench-tools: ## wrk for bench/load (Debian's package; needs root, as `services` does)
+	command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
 lint: venv
 	$(VENV)/bin/ruff check .

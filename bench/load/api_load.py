@@ -2,12 +2,21 @@
 
 Starts its own temporary Orthanc, PostgreSQL database and gunicorn-served platform,
 seeds the demo project (`manage.py seed_demo`) plus --studies studies with two series,
-a job and a classification each, stores one synthetic CT series in Orthanc, then runs
-wrk with --clients connections per endpoint and prints p50/p95/p99, requests/s and
-errors. Target: no error and p95 < 100 ms on every list endpoint. Needs `wrk`
-(Debian: apt-get install wrk).
+a job and a classification each, stores one synthetic CT series in Orthanc, then, per
+endpoint, runs wrk twice and prints p50/p95/p99, requests/s and errors:
 
-    .venv/bin/python bench/load/api_load.py [--clients 50] [--seconds 15] [--workers 4]
+- clients: --clients connections, each a client that waits a think time drawn from
+  --think-ms after every answer (a person paging through lists, a page polling job
+  progress), as load tools such as locust model users. Target: no error and
+  p95 < 100 ms on every list endpoint.
+- capacity: the same connections back to back, no think time: the most requests/s
+  the machine serves, and the latency when every client queues (≈ clients ÷ req/s).
+  No target: it says how many clients the hardware carries.
+
+Needs `wrk` (`make bench-tools`, Debian's package).
+
+    .venv/bin/python bench/load/api_load.py [--clients 50] [--think-ms 500-1500]
+        [--seconds 20] [--capacity-seconds 8] [--workers 4]
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -84,13 +94,28 @@ proxy_bench = load_module(
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=50, help="concurrent connections")
-    parser.add_argument("--seconds", type=int, default=15, help="per endpoint")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients")
+    parser.add_argument(
+        "--think-ms", type=think_range, default=(500, 1500),
+        help="a client's pause after each answer, drawn uniformly from MIN-MAX ms",
+    )  # fmt: skip
+    parser.add_argument("--seconds", type=int, default=20, help="clients run, per endpoint")
+    parser.add_argument(
+        "--capacity-seconds", type=int, default=8, help="back-to-back run, per endpoint; 0: none"
+    )
     parser.add_argument("--studies", type=int, default=500)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers, as deployed")
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
     parser.add_argument("--debug", action="store_true", help="DEBUG=1 (as `make demo`)")
     return parser
+
+
+def think_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    pair = (int(low), int(high or low))
+    if not 0 <= pair[0] <= pair[1]:
+        raise argparse.ArgumentTypeError("MIN-MAX with 0 <= MIN <= MAX")
+    return pair
 
 
 def endpoints(project: int, series: object) -> list[tuple[str, str, str]]:
@@ -116,15 +141,27 @@ def endpoints(project: int, series: object) -> list[tuple[str, str, str]]:
     ]
 
 
-def run_wrk(url: str, token: str, args: argparse.Namespace, accept: str) -> dict[str, float]:
+def run_wrk(
+    url: str, token: str, accept: str, clients: int, seconds: int, think_ms: tuple[int, int]
+) -> dict[str, float]:
+    """One wrk run; think_ms (0, 0) sends back to back."""
     command = [
-        "wrk", "-t", str(min(2, args.clients)), "-c", str(args.clients),
-        "-d", f"{args.seconds}s", "--timeout", "10s",
+        "wrk", "-t", str(min(2, clients)), "-c", str(clients),
+        "-d", f"{seconds}s", "--timeout", "10s",
         "-H", f"Authorization: Token {token}", "-H", f"Accept: {accept}",
         "-s", str(HERE / "report.lua"), url,
     ]  # fmt: skip
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    env = {
+        **os.environ,
+        "WRK_THINK_MIN_MS": str(think_ms[0]),
+        "WRK_THINK_MAX_MS": str(think_ms[1]),
+    }
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def error_count(result: dict[str, float]) -> int:
+    return sum(int(result[k]) for k in ("connect", "read", "write", "timeout", "status"))
 
 
 def accept_for(path: str) -> str:
@@ -135,7 +172,7 @@ def accept_for(path: str) -> str:
 
 def main(args: argparse.Namespace) -> int:
     if shutil.which("wrk") is None:
-        print("wrk is needed: apt-get install wrk", file=sys.stderr)
+        print("wrk is needed: make bench-tools (Debian's wrk package)", file=sys.stderr)
         return 2
     runner = proxy_bench.load_runner()
     with ExitStack() as stack:
@@ -167,29 +204,47 @@ def main(args: argparse.Namespace) -> int:
             f"data: demo project, {args.studies + 1} studies, {2 * (args.studies + 1)} series, "
             f"{args.studies + 1} jobs with levels; a 20-slice 512² CT in Orthanc"
         )
+        think = f"{args.think_ms[0]}-{args.think_ms[1]} ms"
         print(
             f"platform: gunicorn {args.workers} workers x {args.threads} threads (gthread), "
-            f"DEBUG={env['DEBUG']}, PostgreSQL, Orthanc on loopback; wrk {args.clients} "
-            f"connections, {args.seconds} s per endpoint"
+            f"DEBUG={env['DEBUG']}, PostgreSQL, Orthanc on loopback"
         )
-        print(f"\n{'endpoint':<24} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} errors")
+        print(
+            f"clients: {args.clients} wrk connections, think time {think} after each answer, "
+            f"{args.seconds} s per endpoint; capacity: the same connections back to back, "
+            f"{args.capacity_seconds} s"
+        )
+        groups = (f"{args.clients} clients", "capacity")
+        print(f"\n{'':<24} {groups[0]:-^38} {groups[1]:-^16}")
+        print(
+            f"{'endpoint':<24} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+            f"{'errors':>6} {'req/s':>7} {'p95 ms':>8}"
+        )
         passed = True
         for name, path, user in endpoints(seed["project"], series):
-            token = seed["tokens"][user]
+            target = (f"{url}{path}", seed["tokens"][user], accept_for(path))
             # Untimed: every gunicorn worker finishes its lazy imports first.
-            warm_up = argparse.Namespace(clients=args.workers, seconds=3)
-            run_wrk(f"{url}{path}", token, warm_up, accept_for(path))
-            r = run_wrk(f"{url}{path}", token, args, accept_for(path))
-            errors = sum(int(r[k]) for k in ("connect", "read", "write", "timeout", "status"))
+            run_wrk(*target, args.workers, 3, (0, 0))
+            r = run_wrk(*target, args.clients, args.seconds, args.think_ms)
+            errors = error_count(r)
             listing = path.startswith("/api/")
             ok = errors == 0 and (r["p95"] < TARGET_P95_MS or not listing)
             passed &= ok
+            capacity = "-"
+            if args.capacity_seconds:
+                c = run_wrk(*target, args.clients, args.capacity_seconds, (0, 0))
+                capacity = f"{c['requests'] / c['seconds']:>7.0f} {c['p95']:>8.1f}"
+                if error_count(c):
+                    capacity += f"  {error_count(c)} errors"
             verdict = "" if ok else "  MISSED"
             print(
                 f"{name:<24} {r['requests'] / r['seconds']:>7.0f} {r['p50']:>7.1f} "
-                f"{r['p95']:>7.1f} {r['p99']:>7.1f} {errors:>6}{verdict}"
+                f"{r['p95']:>7.1f} {r['p99']:>7.1f} {errors:>6} {capacity}{verdict}"
             )
-        print(f"\ntarget: no error; p95 < {TARGET_P95_MS:.0f} ms on the list endpoints (/api/)")
+        print(
+            f"\ntarget: no error; p95 < {TARGET_P95_MS:.0f} ms on the list endpoints (/api/) "
+            f"with {args.clients} clients; capacity has no target"
+        )
         print(f"hardware: {proxy_bench.hardware()}; Python {sys.version.split()[0]}")
     return 0 if passed else 1
 

@@ -1,5 +1,30 @@
--- wrk reporter: one JSON line with the latency percentiles (ms) and every kind
--- of error (socket errors and non-2xx/3xx answers). Used by api_load.py.
+-- wrk script for api_load.py. Each connection is one client. With
+-- WRK_THINK_MAX_MS > 0 a client waits a uniformly drawn think time
+-- (WRK_THINK_MIN_MS..WRK_THINK_MAX_MS) after each answer before its next
+-- request, as a person at a browser or a polling page does; without it the
+-- clients send back to back (a saturation run). At the end: one JSON line with
+-- the latency percentiles (ms) and every kind of error (socket errors and
+-- non-2xx/3xx answers).
+local think_min = tonumber(os.getenv("WRK_THINK_MIN_MS") or "0")
+local think_max = tonumber(os.getenv("WRK_THINK_MAX_MS") or "0")
+local threads = 0
+
+setup = function(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+
+init = function(args)
+  -- Each wrk thread has its own Lua state: seed them apart.
+  math.randomseed(os.time() * 1000 + (seed or 0))
+end
+
+if think_max > 0 then
+  delay = function()
+    return math.random(think_min, think_max)
+  end
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
