@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the platform needs locally are installed and running:
-# PostgreSQL, Redis, Orthanc with DICOMweb, Debian chromium (browser tests).
+# PostgreSQL, Redis, Orthanc with its DICOMweb and PostgreSQL-index plugins, Debian chromium
+# (browser tests).
 # Idempotent: does nothing for what is already there. Needs root for installs.
 set -euo pipefail
 
@@ -36,9 +37,13 @@ if ! port_open 6379; then
   for _ in $(seq 30); do port_open 6379 && break; sleep 1; done
 fi
 
-# Orthanc with the DICOMweb plugin (started per use by deploy/orthanc/run_orthanc.py).
-if ! command -v Orthanc >/dev/null || [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then
-  log "installing Orthanc and its DICOMweb plugin"; apt_install orthanc orthanc-dicomweb
+# Orthanc with the DICOMweb plugin (started per use by deploy/orthanc/run_orthanc.py) and the
+# PostgreSQL-index plugin of the production config (tests/deploy/test_orthanc_postgresql_index.py).
+ORTHANC_PLUGINS=/usr/share/orthanc/plugins
+if ! command -v Orthanc >/dev/null || [ ! -e "$ORTHANC_PLUGINS/libOrthancDicomWeb.so" ] \
+    || [ ! -e "$ORTHANC_PLUGINS/libOrthancPostgreSQLIndex.so" ]; then
+  log "installing Orthanc with its DICOMweb and PostgreSQL-index plugins"
+  apt_install orthanc orthanc-dicomweb orthanc-postgresql
 fi
 
 # Node.js and npm for the frontend build and browser tests.

@@ -216,12 +216,40 @@ def start_orthanc(
 
     storage_dir = storage_dir.resolve()
     config_path = render_config(storage_dir=storage_dir, http_port=http_port, username=username)
+    # JSON-escaped because Orthanc substitutes the raw text before parsing the JSON.
+    env = {PASSWORD_ENV: json.dumps(password)[1:-1]}
+    return launch(
+        config_path,
+        http_port=http_port,
+        storage_dir=storage_dir,
+        username=username,
+        password=password,
+        env=env,
+        log_dir=log_dir,
+        timeout=timeout,
+        die_with_parent=die_with_parent,
+    )
+
+
+def launch(
+    config_path: Path,
+    *,
+    http_port: int,
+    storage_dir: Path,
+    username: str,
+    password: str,
+    env: dict[str, str],
+    log_dir: Path | None = None,
+    timeout: float = 30.0,
+    die_with_parent: bool = True,
+) -> OrthancProcess:
+    """Start Orthanc on a written config (env: the variables its ${VAR}s name, on top
+    of this process's environment) and wait until it answers with DICOMweb loaded."""
     log_dir = (log_dir or storage_dir / "logs").resolve()
     log_dir.mkdir(parents=True, exist_ok=True)
-
-    env = dict(os.environ)
-    # JSON-escaped because Orthanc substitutes the raw text before parsing the JSON.
-    env[PASSWORD_ENV] = json.dumps(password)[1:-1]
+    binary = find_orthanc_binary()
+    if binary is None:
+        raise OrthancStartError("Orthanc binary not found (apt-get install orthanc)")
     stderr = (log_dir / "stderr.log").open("ab")
     try:
         process = subprocess.Popen(
@@ -229,7 +257,7 @@ def start_orthanc(
             stdin=subprocess.DEVNULL,
             stdout=stderr,
             stderr=stderr,
-            env=env,
+            env={**os.environ, **env},
             cwd=storage_dir,
             preexec_fn=_die_with_parent if die_with_parent and sys.platform == "linux" else None,
         )
