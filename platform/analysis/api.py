@@ -3,6 +3,7 @@
 from dataclasses import asdict
 from typing import Any
 
+from django.db import models
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,6 +19,15 @@ from imaging.selectors import series_list
 from projects.access import require, user_can
 from projects.roles import Capability
 from projects.selectors import project_list
+
+
+class JobListSerializer(serializers.ListSerializer):
+    """Estimates the queue of all listed jobs at once (a fixed number of queries)."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        jobs = list(data.all() if isinstance(data, models.manager.BaseManager) else data)
+        self.child.queue_estimates = selectors.job_queue_estimates(jobs=jobs)
+        return super().to_representation(jobs)
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -37,11 +47,16 @@ class JobSerializer(serializers.ModelSerializer):
     )
     def get_queue(self, job: Job) -> dict[str, Any] | None:
         """Queue position and estimated start/finish while the job is active."""
-        estimate = selectors.job_queue_estimate(job=job)
+        listed = getattr(self, "queue_estimates", None)
+        if listed is not None and job.pk in listed:
+            estimate = listed[job.pk]
+        else:
+            estimate = selectors.job_queue_estimate(job=job)
         return None if estimate is None else asdict(estimate)
 
     class Meta:
         model = Job
+        list_serializer_class = JobListSerializer
         fields = [
             "id",
             "project",

@@ -59,7 +59,12 @@ class SeriesLevelsCamApi(APIView):
         },
     )
     def get(self, request: Request, pk: int, slice_index: int) -> HttpResponse:
-        levels = selectors.series_levels_list(user=request.user).filter(pk=pk).first()
+        levels = (
+            selectors.series_levels_list(user=request.user)
+            .select_related("series__study")
+            .filter(pk=pk)
+            .first()
+        )
         if levels is None:
             raise NotFound("Not found.")
         self.levels = levels

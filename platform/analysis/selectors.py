@@ -1,11 +1,13 @@
 """Reads of jobs, limited to what the user may see: project-wide jobs to every
 member, data jobs by the scope of the institution that owns the data."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from analysis.job_types import JOB_TYPES
@@ -14,15 +16,25 @@ from projects.access import project_ids_with, scoped_filter
 from projects.roles import Capability
 
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+JOB_COLUMNS = tuple(f.name for f in Job._meta.concrete_fields)
+LEVELS_LIST_COLUMNS = tuple(
+    f.name
+    for f in SeriesLevels._meta.concrete_fields
+    if f.name not in {"cams", "slice_positions_mm"}
+)
 
 
 def job_list(*, user: Any) -> QuerySet[Job]:
     project_wide = Q(
         institution__isnull=True, project_id__in=project_ids_with(user, Capability.VIEW_PROJECT)
     )
-    return Job.objects.filter(
-        project_wide | scoped_filter(user, Capability.VIEW_STUDIES)
-    ).select_related("project", "created_by", "series")
+    # Callers read the starter's name, never the job's project or series rows
+    # (ids only): the series' slice positions alone can be large.
+    return (
+        Job.objects.filter(project_wide | scoped_filter(user, Capability.VIEW_STUDIES))
+        .select_related("created_by")
+        .only(*JOB_COLUMNS, "created_by__username")
+    )
 
 
 @dataclass(frozen=True)
@@ -36,35 +48,78 @@ def job_queue_estimate(*, job: Job) -> QueueEstimate | None:
     """Where a queued or running job stands: jobs ahead of it on the same
     Celery queue, and start/finish estimated from the median duration of the
     last finished jobs of each type (None when there is no history yet)."""
-    if job.is_terminal:
-        return None
-    spec = JOB_TYPES.get(job.job_type)
-    queue_types = [name for name, jt in JOB_TYPES.items() if spec and jt.queue == spec.queue]
-    ahead = (
-        Job.objects.filter(job_type__in=queue_types, state__in=ACTIVE_STATES)
-        .filter(Q(state=JobState.RUNNING) | Q(created_at__lt=job.created_at))
-        .exclude(pk=job.pk)
+    return job_queue_estimates(jobs=[job])[job.pk]
+
+
+def job_queue_estimates(*, jobs: Iterable[Job]) -> dict[int, QueueEstimate | None]:
+    """job_queue_estimate of each job (a listed page), by job id: no query when
+    all are finished, else two, however many jobs and types there are."""
+    jobs = list(jobs)
+    estimates: dict[int, QueueEstimate | None] = {job.pk: None for job in jobs}
+    live = [job for job in jobs if not job.is_terminal]
+    if not live:
+        return estimates
+    queued = [job for job in live if job.state != JobState.RUNNING]
+    queues = {JOB_TYPES[job.job_type].queue for job in queued if job.job_type in JOB_TYPES}
+    active = (
+        list(
+            Job.objects.filter(
+                job_type__in=[name for name, jt in JOB_TYPES.items() if jt.queue in queues],
+                state__in=ACTIVE_STATES,
+            ).values_list("pk", "job_type", "state", "created_at")
+        )
+        if queues
+        else []
     )
+    durations = _typical_durations({job.job_type for job in live} | {row[1] for row in active})
     now = timezone.now()
-    if job.state == JobState.RUNNING:
-        duration = _typical_duration(job.job_type)
-        finish = job.started_at + duration if duration and job.started_at else None
-        return QueueEstimate(0, job.started_at, max(finish, now) if finish else None)
-    waits = [_typical_duration(t) for t in ahead.values_list("job_type", flat=True)]
-    own = _typical_duration(job.job_type)
-    if own is None or any(w is None for w in waits):
-        return QueueEstimate(len(waits), None, None)
-    # One worker per queue in the worst case: the jobs ahead run one after another.
-    start = now + sum(waits, timedelta())  # type: ignore[arg-type]
-    return QueueEstimate(len(waits), start, start + own)
+    for job in live:
+        own = durations.get(job.job_type)
+        if job.state == JobState.RUNNING:
+            finish = job.started_at + own if own and job.started_at else None
+            estimates[job.pk] = QueueEstimate(
+                0, job.started_at, max(finish, now) if finish else None
+            )
+            continue
+        spec = JOB_TYPES.get(job.job_type)
+        waits = [
+            durations.get(job_type)
+            for pk, job_type, state, created_at in active
+            if spec
+            and JOB_TYPES[job_type].queue == spec.queue
+            and pk != job.pk
+            and (state == JobState.RUNNING or created_at < job.created_at)
+        ]
+        if own is None or any(w is None for w in waits):
+            estimates[job.pk] = QueueEstimate(len(waits), None, None)
+            continue
+        # One worker per queue in the worst case: the jobs ahead run one after another.
+        start = now + sum(waits, timedelta())  # type: ignore[arg-type]
+        estimates[job.pk] = QueueEstimate(len(waits), start, start + own)
+    return estimates
 
 
-def _typical_duration(job_type: str, sample: int = 20) -> timedelta | None:
-    rows = Job.objects.filter(
-        job_type=job_type, state=JobState.SUCCEEDED, started_at__isnull=False
-    ).order_by("-finished_at")[:sample]
-    durations = sorted(j.finished_at - j.started_at for j in rows if j.finished_at)
-    return durations[len(durations) // 2] if durations else None
+def _typical_durations(job_types: set[str], sample: int = 20) -> dict[str, timedelta]:
+    """Median duration of the last `sample` successful jobs of each type (one
+    query); types without history are left out."""
+    rows = (
+        Job.objects.filter(
+            job_type__in=job_types, state=JobState.SUCCEEDED, started_at__isnull=False
+        )
+        .annotate(
+            recent=Window(
+                RowNumber(), partition_by=[F("job_type")], order_by=F("finished_at").desc()
+            )
+        )
+        .filter(recent__lte=sample)
+        .order_by()
+        .values_list("job_type", "started_at", "finished_at")
+    )
+    durations: dict[str, list[timedelta]] = {}
+    for job_type, started_at, finished_at in rows:
+        if finished_at:
+            durations.setdefault(job_type, []).append(finished_at - started_at)
+    return {t: sorted(d)[len(d) // 2] for t, d in durations.items()}
 
 
 def series_levels_list(*, user: Any) -> QuerySet[SeriesLevels]:
@@ -76,7 +131,13 @@ def series_levels_list(*, user: Any) -> QuerySet[SeriesLevels]:
         project_field="series__study__project_id",
         institution_field="series__study__institution_id",
     )
-    return SeriesLevels.objects.filter(visible).select_related("job", "series").defer("cams")
+    # Neither the CAM bytes nor the slice positions (callers list neither), and of
+    # the job only its state.
+    return (
+        SeriesLevels.objects.filter(visible)
+        .select_related("job")
+        .only(*LEVELS_LIST_COLUMNS, "job__state")
+    )
 
 
 def series_known_slices(*, series_id: int) -> tuple[list[str], list[float]] | None:

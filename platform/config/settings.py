@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "projects.access.AccessScopeMiddleware",  # memberships read once per request
     "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 

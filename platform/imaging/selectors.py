@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from imaging.models import Series, Study
 from projects.access import scoped_filter
@@ -10,11 +11,20 @@ from projects.roles import Capability
 
 
 def study_list(*, user: Any, capability: Capability = Capability.VIEW_STUDIES) -> QuerySet[Study]:
+    # series_count is a subquery, not a GROUP BY: counted for the listed page
+    # only, and the paginator's COUNT(*) leaves it out.
+    series_count = (
+        Series.objects.filter(study_id=OuterRef("pk"))
+        .order_by()
+        .values("study_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     return (
         Study.objects.filter(scoped_filter(user, capability))
-        .select_related("institution", "project")
-        .annotate(series_count=Count("series"))
-        .order_by("-created_at", "-id")  # GROUP BY drops Meta.ordering
+        .select_related("institution")  # callers show its code; the project is an id
+        .annotate(series_count=Coalesce(Subquery(series_count), 0))
+        .order_by("-created_at", "-id")
     )
 
 

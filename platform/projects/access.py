@@ -3,6 +3,9 @@
 Every permission check and every list filter in the platform goes through
 this module, so the rules live in one place (projects.roles)."""
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -46,12 +49,64 @@ class ProjectAccess:
         return False
 
 
+# Accesses already read in the current request, by (user id, institution id).
+# Only a request scope (AccessScopeMiddleware) holds them, and it ends with the
+# request: a revoked member loses access on the next request. Outside a scope
+# (Celery tasks, commands) every call reads the memberships afresh.
+_request_accesses: ContextVar[dict[tuple[Any, Any], dict[int, "ProjectAccess"]] | None] = (
+    ContextVar("project_accesses", default=None)
+)
+
+
+@contextmanager
+def request_scope() -> Iterator[None]:
+    """Read each user's memberships at most once inside this block (one request)."""
+    token = _request_accesses.set({})
+    try:
+        yield
+    finally:
+        _request_accesses.reset(token)
+
+
+def forget_accesses(**_: Any) -> None:
+    """Drop the accesses read so far in this request (a membership or project
+    changed): the next check reads them again. Connected to model signals."""
+    cache = _request_accesses.get()
+    if cache:
+        cache.clear()
+
+
+class AccessScopeMiddleware:
+    """One request scope for projects.access per HTTP request."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        with request_scope():
+            return self.get_response(request)
+
+
 def accesses_for(user: Any) -> dict[int, ProjectAccess]:
-    """All the user's project accesses, keyed by project id (one query)."""
+    """All the user's project accesses, keyed by project id (one query, at
+    most once per request)."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return {}
-    rows = ProjectMembership.objects.filter(user=user).values_list(
-        "project_id", "role", "project__cross_institution_roles"
+    cache = _request_accesses.get()
+    if cache is None:
+        return _read_accesses(user)
+    key = (user.pk, user.institution_id)
+    accesses = cache.get(key)
+    if accesses is None:
+        accesses = cache[key] = _read_accesses(user)
+    return accesses
+
+
+def _read_accesses(user: Any) -> dict[int, ProjectAccess]:
+    rows = (
+        ProjectMembership.objects.filter(user=user)
+        .order_by("project_id", "role")  # not Meta.ordering: no join of the users
+        .values_list("project_id", "role", "project__cross_institution_roles")
     )
     roles: dict[int, set[str]] = {}
     cross: dict[int, frozenset[str]] = {}

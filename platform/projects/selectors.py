@@ -10,6 +10,8 @@ from projects.access import accesses_for, project_ids_with, scoped_filter
 from projects.models import Cohort, ProjectMembership, ResearchProject
 from projects.roles import Capability
 
+MEMBERSHIP_COLUMNS = tuple(f.name for f in ProjectMembership._meta.concrete_fields)
+
 
 def project_list(*, user: Any) -> QuerySet[ResearchProject]:
     ids = project_ids_with(user, Capability.VIEW_PROJECT)
@@ -18,8 +20,18 @@ def project_list(*, user: Any) -> QuerySet[ResearchProject]:
 
 def membership_list(*, user: Any) -> QuerySet[ProjectMembership]:
     ids = project_ids_with(user, Capability.VIEW_PROJECT)
-    return ProjectMembership.objects.filter(project_id__in=ids).select_related(
-        "user", "user__institution", "project"
+    # Callers show the member's name and institution and the granter's name;
+    # the project is an id.
+    return (
+        ProjectMembership.objects.filter(project_id__in=ids)
+        .select_related("user__institution", "granted_by")
+        .only(
+            *MEMBERSHIP_COLUMNS,
+            "user__username",
+            "user__institution__code",
+            "user__institution__name",
+            "granted_by__username",
+        )
     )
 
 

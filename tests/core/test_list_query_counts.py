@@ -1,11 +1,14 @@
 """List endpoints cost a fixed number of queries, however many rows they list
-(no N+1): counted with 1 and with 6 extra studies (series, jobs, levels each)."""
+(no N+1): counted with 1 and with 6 extra studies (series, finished, queued and
+running jobs, levels, a member granted by the admin each), and pinned to the
+numbers below (the user's memberships are read once per request)."""
 
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from analysis.models import SeriesLevels
 from tests import factories
@@ -13,6 +16,19 @@ from tests.conftest import World, client_for
 
 pytestmark = pytest.mark.django_db
 
+# Queries per list for a project admin (force_authenticate: no token lookup).
+EXPECTED = {
+    "/api/v1/projects/": 4,  # memberships, count, page, institutions
+    "/api/v1/studies/?project={p}": 4,  # memberships, ?project=, count, page
+    "/api/v1/series/?project={p}": 3,  # memberships, count, page
+    "/api/v1/jobs/?project={p}": 6,  # memberships, ?project=, count, page, queue, durations
+    "/api/v1/series-levels/": 3,
+    "/api/v1/cohorts/": 4,  # memberships, count, page, visible studies
+    "/api/v1/memberships/?project={p}": 4,  # memberships, ?project=, count, page
+    "/api/v1/audit-events/": 2,
+    "/api/v1/measurements/": 2,
+    "/api/v1/institutions/": 3,
+}
 LISTS = [
     "/api/v1/projects/",
     "/api/v1/studies/?project={p}",
@@ -40,6 +56,15 @@ def _add_rows(world: World, count: int) -> None:
             job=job, series=series, model_name="tiny", model_version="1",
             slice_levels=["L3"], ranges=[{"level": "L3", "first": 0, "last": 0}],
         )  # fmt: skip
+        for state in ("queued", "running"):  # listed with a queue estimate
+            factories.JobFactory(
+                project=world.project, institution=inst, series=series,
+                job_type="classify_levels", state=state, started_at=timezone.now(),
+            )  # fmt: skip
+        factories.MembershipFactory(
+            project=world.project, user=factories.UserFactory(institution=inst),
+            granted_by=world.users["project_admin"],
+        )  # fmt: skip
         factories.CohortFactory(project=world.project)
 
 
@@ -63,3 +88,4 @@ def test_list_endpoints_do_not_query_per_row(world: World) -> None:
     many = _counts(world, client)
     print(few)
     assert many == few
+    assert few == {t.format(p=world.project.pk): n for t, n in EXPECTED.items()}
