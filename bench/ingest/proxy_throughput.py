@@ -171,15 +171,17 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 @contextmanager
 def gunicorn(
-    env: dict[str, str], port: int, workers: int, threads: int
+    env: dict[str, str], port: int, workers: int, threads: int, worker_class: str = "gthread"
 ) -> Iterator[tuple[str, int]]:
     """The platform under gunicorn; yields its URL and the master's pid."""
     command = [
         sys.executable, "-m", "gunicorn", "config.wsgi:application",
         "--pythonpath", "platform", "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+        "--workers", str(workers), "--worker-class", worker_class,
         "--timeout", "120", "--log-level", "warning",
     ]  # fmt: skip
+    if worker_class == "gthread":
+        command += ["--threads", str(threads)]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -2,8 +2,10 @@
 
 Starts its own temporary Orthanc, PostgreSQL database and gunicorn-served platform,
 seeds the demo project (`manage.py seed_demo`) plus --studies studies with two series,
-a job and a classification each, stores one synthetic CT series in Orthanc, then, per
-endpoint, runs wrk twice and prints p50/p95/p99, requests/s and errors:
+a job and a classification each, stores one synthetic CT series in Orthanc. The platform
+runs as deployed: nginx from deploy/docker/nginx/default.conf.template in front of
+gunicorn with the web image's settings (4 sync workers, deploy/docker/app.Dockerfile).
+Then, per endpoint, it runs wrk twice and prints p50/p95/p99, requests/s and errors:
 
 - clients: --clients connections, each a client that waits a think time drawn from
   --think-ms after every answer (a person paging through lists, a page polling job
@@ -13,10 +15,10 @@ endpoint, runs wrk twice and prints p50/p95/p99, requests/s and errors:
   the machine serves, and the latency when every client queues (≈ clients ÷ req/s).
   No target: it says how many clients the hardware carries.
 
-Needs `wrk` (`make bench-tools`, Debian's package).
+Needs `wrk` and `nginx` (`make bench-tools`, Debian's packages).
 
     .venv/bin/python bench/load/api_load.py [--clients 50] [--think-ms 500-1500]
-        [--seconds 20] [--capacity-seconds 8] [--workers 4]
+        [--seconds 20] [--capacity-seconds 8] [--workers 4] [--no-nginx]
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def load_module(name: str, path: Path) -> ModuleType:
 proxy_bench = load_module(
     "proxy_throughput_bench", ROOT / "bench" / "ingest" / "proxy_throughput.py"
 )
+nginx = load_module("nginx_front", HERE / "nginx_front.py")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -105,7 +108,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--studies", type=int, default=500)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers, as deployed")
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--worker-class", default="sync", choices=["sync", "gthread"], help="as deployed: sync"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads (gthread)")
+    parser.add_argument("--no-nginx", action="store_true", help="clients talk to gunicorn directly")
     parser.add_argument("--debug", action="store_true", help="DEBUG=1 (as `make demo`)")
     return parser
 
@@ -171,9 +178,10 @@ def accept_for(path: str) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    if shutil.which("wrk") is None:
-        print("wrk is needed: make bench-tools (Debian's wrk package)", file=sys.stderr)
-        return 2
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            print(f"{tool} is needed: make bench-tools (Debian's packages)", file=sys.stderr)
+            return 2
     runner = proxy_bench.load_runner()
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="load-bench-")))
@@ -197,17 +205,28 @@ def main(args: argparse.Namespace) -> int:
             "shell", "-c", SEED_SCRIPT,
         )  # fmt: skip
         seed = json.loads(seeded.strip().splitlines()[-1])
-        url, _pid = stack.enter_context(
-            proxy_bench.gunicorn(env, runner.free_port(), args.workers, args.threads)
+        gunicorn_url, _pid = stack.enter_context(
+            proxy_bench.gunicorn(
+                env, runner.free_port(), args.workers, args.threads, args.worker_class
+            )
         )
+        url = gunicorn_url
+        if not args.no_nginx:
+            upstream = gunicorn_url.removeprefix("http://")
+            front = nginx.nginx_front(upstream, runner.free_port(), tmp / "nginx", tmp / "static")
+            url = stack.enter_context(front)
         print(
             f"data: demo project, {args.studies + 1} studies, {2 * (args.studies + 1)} series, "
             f"{args.studies + 1} jobs with levels; a 20-slice 512² CT in Orthanc"
         )
         think = f"{args.think_ms[0]}-{args.think_ms[1]} ms"
+        workers = f"{args.workers} {args.worker_class} workers"
+        if args.worker_class == "gthread":
+            workers += f" x {args.threads} threads"
+        front = "clients -> gunicorn" if args.no_nginx else "clients -> nginx (deploy template)"
         print(
-            f"platform: gunicorn {args.workers} workers x {args.threads} threads (gthread), "
-            f"DEBUG={env['DEBUG']}, PostgreSQL, Orthanc on loopback"
+            f"platform: {front} -> gunicorn {workers}, DEBUG={env['DEBUG']}, PostgreSQL, "
+            "Orthanc on loopback"
         )
         print(
             f"clients: {args.clients} wrk connections, think time {think} after each answer, "
