@@ -5,12 +5,14 @@ seeds the demo project (`manage.py seed_demo`) plus --studies studies with two s
 a job and a classification each, stores one synthetic CT series in Orthanc. The platform
 runs as deployed: nginx from deploy/docker/nginx/default.conf.template in front of
 gunicorn with the web image's settings (4 sync workers, deploy/docker/app.Dockerfile).
-Then, per endpoint, it runs wrk twice and prints p50/p95/p99, requests/s and errors:
+Then, per endpoint, it runs wrk three times and prints p50/p95/p99, requests/s and errors:
 
 - clients: --clients connections, each a client that waits a think time drawn from
   --think-ms after every answer (a person paging through lists, a page polling job
   progress), as load tools such as locust model users. Target: no error and
   p95 < 100 ms on every list endpoint.
+- baseline: one client back to back, whose p95 the clients' p95 is divided by
+  (how much 50 clients slow each request down).
 - capacity: the same connections back to back, no think time: the most requests/s
   the machine serves, and the latency when every client queues (≈ clients ÷ req/s).
   No target: it says how many clients the hardware carries.
@@ -233,17 +235,18 @@ def main(args: argparse.Namespace) -> int:
             f"{args.seconds} s per endpoint; capacity: the same connections back to back, "
             f"{args.capacity_seconds} s"
         )
-        groups = (f"{args.clients} clients", "capacity")
-        print(f"\n{'':<24} {groups[0]:-^38} {groups[1]:-^16}")
+        groups = ("1 client", f"{args.clients} clients", "capacity")
+        print(f"\n{'':<24} {groups[0]:-^7} {groups[1]:-^46} {groups[2]:-^16}")
         print(
-            f"{'endpoint':<24} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-            f"{'errors':>6} {'req/s':>7} {'p95 ms':>8}"
+            f"{'endpoint':<24} {'p95 ms':>7} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} "
+            f"{'p99 ms':>7} {'errors':>6} {'p95 ×':>7} {'req/s':>7} {'p95 ms':>8}"
         )
         passed = True
         for name, path, user in endpoints(seed["project"], series):
             target = (f"{url}{path}", seed["tokens"][user], accept_for(path))
             # Untimed: every gunicorn worker finishes its lazy imports first.
             run_wrk(*target, args.workers, 3, (0, 0))
+            alone = run_wrk(*target, 1, 5, (0, 0))  # the baseline: one client, no queue
             r = run_wrk(*target, args.clients, args.seconds, args.think_ms)
             errors = error_count(r)
             listing = path.startswith("/api/")
@@ -257,12 +260,14 @@ def main(args: argparse.Namespace) -> int:
                     capacity += f"  {error_count(c)} errors"
             verdict = "" if ok else "  MISSED"
             print(
-                f"{name:<24} {r['requests'] / r['seconds']:>7.0f} {r['p50']:>7.1f} "
-                f"{r['p95']:>7.1f} {r['p99']:>7.1f} {errors:>6} {capacity}{verdict}"
+                f"{name:<24} {alone['p95']:>7.1f} {r['requests'] / r['seconds']:>7.0f} "
+                f"{r['p50']:>7.1f} {r['p95']:>7.1f} {r['p99']:>7.1f} {errors:>6} "
+                f"{r['p95'] / alone['p95']:>7.2f} {capacity}{verdict}"
             )
         print(
             f"\ntarget: no error; p95 < {TARGET_P95_MS:.0f} ms on the list endpoints (/api/) "
-            f"with {args.clients} clients; capacity has no target"
+            f"with {args.clients} clients; p95 × is their p95 over one client's (same run); "
+            "capacity has no target"
         )
         print(f"hardware: {proxy_bench.hardware()}; Python {sys.version.split()[0]}")
     return 0 if passed else 1
