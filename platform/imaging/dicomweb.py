@@ -17,6 +17,8 @@ from django.conf import settings
 from pydicom import Dataset
 from pydicom.dataset import FileDataset
 
+from imaging.headers import int_or_none
+
 logger = logging.getLogger(__name__)
 # STOW-RS response attributes (PS3.18 10.5.3), as DICOM JSON keys.
 REFERENCED_SOP_SEQUENCE = "00081199"
@@ -106,6 +108,27 @@ class ImageStore:
             if (uid := _first(item, REFERENCED_SOP_INSTANCE_UID))
         }
         return StoreOutcome(stored=stored - set(failed), failed=failed)
+
+    def series_instance_count(self, study_uid: str, series_uid: str) -> int:
+        """Instances of the series in the store, from one series-level QIDO-RS answer
+        (Number of Series Related Instances, which Orthanc takes from its index: a few
+        ms, where listing the instances reads every stored file). Stores that leave
+        the attribute out are asked for the instance list instead."""
+        try:
+            rows = self.client.search_for_series(
+                study_instance_uid=study_uid,
+                fields=["00201209"],
+                search_filters={"SeriesInstanceUID": series_uid},
+            )
+        except requests.RequestException as exc:
+            raise ImageStoreError(f"QIDO-RS failed: {type(exc).__name__}") from exc
+        for row in rows:
+            if row.get("0020000E", {}).get("Value") != [series_uid]:
+                continue
+            count = int_or_none((row.get("00201209", {}).get("Value") or [None])[0])
+            if count is not None:
+                return count
+        return len(self.instance_uids(study_uid, series_uid))
 
     def instance_uids(self, study_uid: str, series_uid: str) -> set[str]:
         """SOP Instance UIDs already stored in a series (empty if none)."""

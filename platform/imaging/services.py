@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
@@ -17,7 +16,7 @@ from core.errors import ApplicationError
 from imaging import ingest, storing
 from imaging.dicomweb import ImageStore, ImageStoreError, image_store
 from imaging.geometry import spacing_between
-from imaging.headers import InstanceHeader, int_or_none
+from imaging.headers import InstanceHeader
 from imaging.models import Series, Study
 from projects.models import ResearchProject
 
@@ -206,7 +205,7 @@ def _series_upsert(
     series.slice_positions_mm = sorted(positions, reverse=True)  # superior first
     # The store is the truth for how many instances the series holds.
     try:
-        series.slice_count = _stored_instance_count(store, study.study_instance_uid, series_uid)
+        series.slice_count = store.series_instance_count(study.study_instance_uid, series_uid)
     except ImageStoreError:
         series.slice_count = max(series.slice_count, len(series.slice_positions_mm))
     reference = geometries[0]
@@ -217,25 +216,3 @@ def _series_upsert(
     series.spacing_between_slices_mm = spacing_between(series.slice_positions_mm)
     series.save()
     return series
-
-
-def _stored_instance_count(store: ImageStore, study_uid: str, series_uid: str) -> int:
-    """Instances of the series in the store, from one series-level QIDO-RS answer
-    (Number of Series Related Instances, which Orthanc takes from its index: a few
-    ms, where listing the instances reads every stored file). Stores that leave
-    the attribute out are asked for the instance list instead."""
-    try:
-        rows = store.client.search_for_series(
-            study_instance_uid=study_uid,
-            fields=["00201209"],
-            search_filters={"SeriesInstanceUID": series_uid},
-        )
-    except requests.RequestException as exc:
-        raise ImageStoreError(f"QIDO-RS failed: {type(exc).__name__}") from exc
-    for row in rows:
-        if row.get("0020000E", {}).get("Value") != [series_uid]:
-            continue
-        count = int_or_none((row.get("00201209", {}).get("Value") or [None])[0])
-        if count is not None:
-            return count
-    return len(store.instance_uids(study_uid, series_uid))

@@ -31,7 +31,27 @@ def mark_repeats(prepared: list[PreparedInstance], seen: set[str]) -> None:
         seen.add(item.sop_uid)
 
 
-def mark_duplicates(prepared: list[PreparedInstance], store: ImageStore) -> None:
+class NewSeries:
+    """Which series of one upload the store held no instance of when first asked.
+    Their files need no duplicate check: the only instances the store can hold
+    for them are this upload's own, whose repeats mark_repeats catches. One
+    series-level count per series replaces a UID-list query per batch. Shared by
+    the pipeline's threads; the first answer for a series stands."""
+
+    def __init__(self) -> None:
+        self._new: dict[tuple[str, str], bool] = {}
+
+    def is_new(self, store: ImageStore, study_uid: str, series_uid: str) -> bool:
+        key = (study_uid, series_uid)
+        if key not in self._new:
+            empty = store.series_instance_count(study_uid, series_uid) == 0
+            self._new.setdefault(key, empty)
+        return self._new[key]
+
+
+def mark_duplicates(
+    prepared: list[PreparedInstance], store: ImageStore, new_series: NewSeries | None = None
+) -> None:
     """Flag instances already in the store as duplicates. If the store cannot be
     asked, those files are rejected."""
     prepared = [p for p in prepared if p.outcome.status == FileStatus.ACCEPTED]
@@ -39,7 +59,8 @@ def mark_duplicates(prepared: list[PreparedInstance], store: ImageStore) -> None
     unreachable: set[tuple[str, str]] = set()
     for (study_uid, series_uid), sop_uids in _group_by_series(prepared).items():
         try:
-            present |= present_instances(store, study_uid, series_uid, sop_uids)
+            if new_series is None or not new_series.is_new(store, study_uid, series_uid):
+                present |= present_instances(store, study_uid, series_uid, sop_uids)
         except ImageStoreError:
             unreachable.add((study_uid, series_uid))
     for item in prepared:
@@ -109,11 +130,13 @@ def store_batch(batch: list[PreparedInstance], store: ImageStore) -> None:
             _reject([item], "store_unconfirmed", "The image store did not confirm the file.")
 
 
-def check_and_store(batch: list[PreparedInstance], store: ImageStore) -> None:
+def check_and_store(
+    batch: list[PreparedInstance], store: ImageStore, new_series: NewSeries | None = None
+) -> None:
     """The store's part of one batch: skip what it already holds, STOW-RS the
     rest, then release the encoded files (the index needs only the headers)."""
     try:
-        mark_duplicates(batch, store)
+        mark_duplicates(batch, store, new_series)
         store_batch([p for p in batch if p.outcome.status == FileStatus.ACCEPTED], store)
     finally:
         for item in batch:
@@ -135,13 +158,14 @@ class StorePipeline:
         self._clients: list[ImageStore] = []
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stow")
         self._futures: list[Future[None]] = []
+        self._new_series = NewSeries()
 
     def _run(self, batch: list[PreparedInstance]) -> None:
         client = getattr(self._local, "store", None)
         if client is None:  # requests.Session is not thread-safe: one per thread
             client = self._local.store = dataclasses.replace(self._store)
             self._clients.append(client)
-        check_and_store(batch, client)
+        check_and_store(batch, client, self._new_series)
 
     def submit(self, batch: list[PreparedInstance]) -> None:
         new = [p for p in batch if p.outcome.status == FileStatus.ACCEPTED]

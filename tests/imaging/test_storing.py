@@ -24,7 +24,8 @@ class FakeStore(ImageStore):
 
     @property
     def client(self) -> Any:  # QIDO-RS: nothing is stored yet
-        return type("Client", (), {"search_for_instances": lambda *a, **k: []})()
+        nothing = staticmethod(lambda *a, **k: [])
+        return type("Client", (), {"search_for_instances": nothing, "search_for_series": nothing})()
 
     def store_files(self, files: Sequence[bytes]) -> StoreOutcome:
         time.sleep(0.01)
@@ -67,3 +68,46 @@ def test_repeats_within_an_upload_are_duplicates() -> None:
     storing.mark_repeats([again], seen)
     assert first.outcome.status == FileStatus.ACCEPTED
     assert again.outcome.status == FileStatus.DUPLICATE
+
+
+@dataclasses.dataclass
+class HoldingStore(ImageStore):
+    """Holds `held` (SOP Instance UIDs of series 1.2.3) and counts its QIDO-RS queries."""
+
+    held: frozenset[str] = frozenset()
+    queries: list[str] = dataclasses.field(default_factory=list)
+
+    def series_instance_count(self, study_uid: str, series_uid: str) -> int:
+        self.queries.append("count")
+        return len(self.held) if series_uid == "1.2.3" else 0
+
+    @property
+    def client(self) -> Any:
+        def search_for_instances(*_: Any, search_filters: dict[str, str], **__: Any) -> list:
+            self.queries.append("uids")
+            asked = search_filters["SOPInstanceUID"].split(",")
+            return [{"00080018": {"Value": [uid]}} for uid in asked if uid in self.held]
+
+        return type("Client", (), {"search_for_instances": staticmethod(search_for_instances)})()
+
+
+def test_a_series_the_store_lacks_is_counted_once_not_queried_per_batch() -> None:
+    store = HoldingStore("http://store.invalid/dicom-web")
+    new_series = storing.NewSeries()
+    batches = [[_prepared(f"{n}.{i}") for i in range(4)] for n in range(5)]
+    for batch in batches:
+        storing.mark_duplicates(batch, store, new_series)
+    assert store.queries == ["count"]
+    assert {item.outcome.status for batch in batches for item in batch} == {FileStatus.ACCEPTED}
+
+
+def test_a_series_the_store_holds_is_checked_file_by_file() -> None:
+    store = HoldingStore("http://store.invalid/dicom-web", held=frozenset({"2.1"}))
+    new_series = storing.NewSeries()
+    batches = [[_prepared(f"{n}.{i}") for i in range(2)] for n in range(3)]
+    for batch in batches:
+        storing.mark_duplicates(batch, store, new_series)
+    assert store.queries == ["count", "uids", "uids", "uids"]
+    statuses = {item.sop_uid: item.outcome.status for batch in batches for item in batch}
+    assert statuses.pop("2.1") == FileStatus.DUPLICATE
+    assert set(statuses.values()) == {FileStatus.ACCEPTED}
