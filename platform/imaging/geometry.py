@@ -39,8 +39,10 @@ def slice_geometry(ds: Dataset) -> SliceGeometry:
     position = _floats(ds.get("ImagePositionPatient"), 3)
     along_normal = None
     if orientation and position:
-        normal = np.cross(orientation[:3], orientation[3:])
-        along_normal = round(float(np.dot(normal, position)), 4)
+        # Plain floats: numpy costs more than the arithmetic for three numbers.
+        (rx, ry, rz), (cx, cy, cz) = orientation[:3], orientation[3:]
+        normal = (ry * cz - rz * cy, rz * cx - rx * cz, rx * cy - ry * cx)
+        along_normal = round(sum(n * p for n, p in zip(normal, position, strict=True)), 4)
     else:
         along_normal = _float(ds.get("SliceLocation"))
     if along_normal is not None and not math.isfinite(along_normal):

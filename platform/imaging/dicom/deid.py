@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from types import MappingProxyType
 
+from pydicom import config
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -99,10 +100,11 @@ def deidentify(ds: Dataset, *, project_key: str, key: bytes, in_place: bool = Fa
     out.PatientID = out.PatientName = context.pseudonym
     out.file_meta = _new_file_meta(source_meta, source_instance, out, context)
     _record_method(out)
+    elements = dict(out.items())
     unchanged = frozenset(
         tag
         for tag, (element, value) in kept.items()
-        if out.get_item(tag) is element and element.value is value
+        if elements.get(tag) is element and element.value is value
     )
     return DeidResult(out, context.pseudonym, MappingProxyType(dict(context.uid_map)), unchanged)
 
@@ -171,13 +173,12 @@ def _apply_profile(ds: Dataset, context: _Context) -> dict[int, tuple[object, ob
     Only values the profile changes are converted: a removed or kept element is
     decided on its tag and VR alone."""
     kept: dict[int, tuple[object, object]] = {}
-    for tag in list(ds.keys()):
+    for tag, element in list(ds.items()):  # items: elements as they are, unconverted
         number = int(tag)
         if (number >> 16) & 1:
             # No Retain Safe Private option. Deleted unconverted: they may not even parse.
             del ds[tag]
             continue
-        element = ds.get_item(tag)
         action = _action_for(number, vr_of(element, ds))
         if action == "X":
             del ds[tag]
@@ -328,15 +329,24 @@ _CODE_ELEMENTS = tuple(
 )
 
 
-def _record_method(out: Dataset) -> None:
-    """Mark the instance as de-identified and name the profile and options used
-    (elements built by tag: this runs for every stored instance)."""
+def _record_method(out: Dataset, validation_mode: int = config.IGNORE) -> None:
+    """Mark the instance as de-identified and name the profile and options used.
+    This runs for every stored instance: elements are built by tag, and their
+    values (constants, validated once at import below) are not validated again."""
+
+    def new(tag: int, vr: str, value: object) -> DataElement:
+        value = list(value) if isinstance(value, tuple) else value
+        return DataElement(tag, vr, value, validation_mode=validation_mode)
+
     for tag, vr, value in _METHOD_ELEMENTS:
-        out.add_new(tag, vr, list(value) if isinstance(value, tuple) else value)
+        out[tag] = new(tag, vr, value)
     codes = Sequence()
     for elements in _CODE_ELEMENTS:
         item = Dataset()
         for tag, vr, value in elements:
-            item.add_new(tag, vr, value)
+            item[tag] = new(tag, vr, value)
         codes.append(item)
-    out.add_new(_CODE_SEQUENCE, "SQ", codes)
+    out[_CODE_SEQUENCE] = new(_CODE_SEQUENCE, "SQ", codes)
+
+
+_record_method(Dataset(), validation_mode=config.RAISE)  # the constants are valid DICOM

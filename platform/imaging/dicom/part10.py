@@ -88,11 +88,11 @@ def encode_part10(
     spans = spans or {}
     encodings = ds.get("SpecificCharacterSet", "iso8859")
     buffer = _new_buffer(implicit)
-    for tag in sorted(ds.keys()):
+    for tag, raw in sorted(ds.items()):  # items: elements as they are, unconverted
         if tag.element == 0 and tag.group > 6:
             continue  # retired group lengths, as pydicom's writer does
         span = spans.get(tag) if tag in unchanged else None
-        if view is not None and span is not None and _copyable(span, ds.get_item(tag), implicit):
+        if view is not None and span is not None and _copyable(span, raw, implicit):
             if buffer.tell():
                 pieces.append(buffer.getvalue())
                 buffer = _new_buffer(implicit)

@@ -183,14 +183,14 @@ def _check_elements(ds: Dataset, data: bytes) -> dict[int, ElementSpan]:
     Values are converted where they are used: by de-identification (what it
     changes, and every sequence it keeps) and by the index (what it reads), both
     before anything is stored; the rest is removed, or copied to the store byte
-    for byte. Here: no value cut short, and binary numbers that fill whole
-    values, as pydicom demands when converting."""
-    _check_not_truncated(ds)
+    for byte. Here: no value cut short (pydicom keeps a value cut short by the
+    end of the file), and binary numbers that fill whole values, as pydicom
+    demands when converting."""
     spans: dict[int, ElementSpan] = {}
-    for tag in ds.keys():  # noqa: SIM118 (keys, not elements: no value conversion)
-        raw = ds.get_item(tag)
+    for tag, raw in ds.items():  # items, not elements: no value conversion
         if not isinstance(raw, RawDataElement) or raw.value is None:
             continue
+        _check_not_cut_short(raw)
         size = _FIXED_SIZES.get(vr_of(raw, ds))
         if size and len(raw.value) % size and not BaseTag(tag).is_private:
             raise BytesLengthException("A binary value does not fill whole numbers.")
@@ -201,13 +201,15 @@ def _check_elements(ds: Dataset, data: bytes) -> dict[int, ElementSpan]:
 
 
 def _check_not_truncated(dataset: Dataset) -> None:
+    for raw in dataset.values():  # values, not elements: no value conversion yet
+        if isinstance(raw, RawDataElement) and raw.value is not None:
+            _check_not_cut_short(raw)
+
+
+def _check_not_cut_short(raw: RawDataElement) -> None:
     """pydicom keeps a value cut short by end of file; compare it with its declared length."""
-    for tag in list(dataset.keys()):  # keys, not elements: no value conversion yet
-        raw = dataset.get_item(tag)
-        if not isinstance(raw, RawDataElement) or raw.value is None:
-            continue
-        if raw.length != _UNDEFINED_LENGTH and len(raw.value) < raw.length:
-            raise DicomRejected("truncated", "The file ends in the middle of an element.")
+    if raw.length != _UNDEFINED_LENGTH and len(raw.value) < raw.length:
+        raise DicomRejected("truncated", "The file ends in the middle of an element.")
 
 
 def _transfer_syntax(ds: Dataset) -> str:
