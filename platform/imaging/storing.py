@@ -130,24 +130,14 @@ def store_batch(batch: list[PreparedInstance], store: ImageStore) -> None:
             _reject([item], "store_unconfirmed", "The image store did not confirm the file.")
 
 
-def check_and_store(
-    batch: list[PreparedInstance], store: ImageStore, new_series: NewSeries | None = None
-) -> None:
-    """The store's part of one batch: skip what it already holds, STOW-RS the
-    rest, then release the encoded files (the index needs only the headers)."""
-    try:
-        mark_duplicates(batch, store, new_series)
-        store_batch([p for p in batch if p.outcome.status == FileStatus.ACCEPTED], store)
-    finally:
-        for item in batch:
-            item.encoded = b""
-
-
 class StorePipeline:
-    """Checks and stores batches on background threads (STORE_WORKERS at once),
-    while the caller prepares the next. Leaving the block waits for every batch,
-    so outcomes are final afterwards; if the block raised, batches not yet
-    started are dropped.
+    """Checks batches against the store on one background thread and stores them
+    on STORE_WORKERS others, while the caller prepares the next. Checks have a
+    thread of their own: a query waits behind the STOW-RS requests the store is
+    busy with, and would otherwise hold a STOW-RS slot idle meanwhile (measured:
+    30-50 ms per batch, against 3-4 ms for the same query to an idle Orthanc).
+    Leaving the block waits for every batch, so outcomes are final afterwards;
+    if the block raised, batches not yet started are dropped.
 
     The threads only do HTTP through their own store clients (no database
     access), and each only touches the outcomes of the batch it was given."""
@@ -156,24 +146,41 @@ class StorePipeline:
         self._store = store
         self._local = threading.local()
         self._clients: list[ImageStore] = []
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stow")
+        self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="check")
+        self._storer = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stow")
         self._futures: list[Future[None]] = []
         self._new_series = NewSeries()
 
-    def _run(self, batch: list[PreparedInstance]) -> None:
+    def _client(self) -> ImageStore:
         client = getattr(self._local, "store", None)
         if client is None:  # requests.Session is not thread-safe: one per thread
             client = self._local.store = dataclasses.replace(self._store)
             self._clients.append(client)
-        check_and_store(batch, client, self._new_series)
+        return client
+
+    def _check(self, batch: list[PreparedInstance]) -> None:
+        """Skip what the store already holds, then queue the rest for STOW-RS."""
+        try:
+            mark_duplicates(batch, self._client(), self._new_series)
+        except BaseException:
+            _release(batch)
+            raise
+        new = [p for p in batch if p.outcome.status == FileStatus.ACCEPTED]
+        _release([p for p in batch if p.outcome.status != FileStatus.ACCEPTED])
+        if new:
+            self._futures.append(self._storer.submit(self._store_batch, new))
+
+    def _store_batch(self, batch: list[PreparedInstance]) -> None:
+        try:
+            store_batch(batch, self._client())
+        finally:
+            _release(batch)  # the index needs only the headers
 
     def submit(self, batch: list[PreparedInstance]) -> None:
         new = [p for p in batch if p.outcome.status == FileStatus.ACCEPTED]
-        for item in batch:
-            if item.outcome.status != FileStatus.ACCEPTED:
-                item.encoded = b""  # never stored
+        _release([p for p in batch if p.outcome.status != FileStatus.ACCEPTED])  # never stored
         if new:
-            self._futures.append(self._executor.submit(self._run, new))
+            self._futures.append(self._checker.submit(self._check, new))
 
     def __enter__(self) -> Self:
         return self
@@ -184,12 +191,20 @@ class StorePipeline:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=exc_type is not None)
+        cancel = exc_type is not None
+        # Checks first: the last of them queue the last STOW-RS requests.
+        self._checker.shutdown(wait=True, cancel_futures=cancel)
+        self._storer.shutdown(wait=True, cancel_futures=cancel)
         for client in self._clients:
             client.session.close()
         if exc_type is None:
-            for future in self._futures:
+            for future in list(self._futures):
                 future.result()  # an unexpected error in a batch is the caller's error
+
+
+def _release(items: list[PreparedInstance]) -> None:
+    for item in items:
+        item.encoded = b""
 
 
 def _reject(items: list[PreparedInstance], code: str, message: str) -> None:

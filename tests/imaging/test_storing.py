@@ -1,6 +1,6 @@
-"""The store pipeline (imaging.storing) without a store: batches go out on
-STORE_WORKERS threads, each with its own client, and every outcome is final
-when the block ends."""
+"""The store pipeline (imaging.storing) without a store: batches are checked on
+a thread of their own and go out on STORE_WORKERS threads, each with its own
+client, and every outcome is final when the block ends."""
 
 import dataclasses
 import threading
@@ -111,3 +111,46 @@ def test_a_series_the_store_holds_is_checked_file_by_file() -> None:
     statuses = {item.sop_uid: item.outcome.status for batch in batches for item in batch}
     assert statuses.pop("2.1") == FileStatus.DUPLICATE
     assert set(statuses.values()) == {FileStatus.ACCEPTED}
+
+
+@dataclasses.dataclass
+class MeetingStore(ImageStore):
+    """Holds series 1.2.3 (so every batch is checked UID by UID). Storing batches
+    "1" and "2" and checking batch "3" each wait until all three are under way."""
+
+    meeting: threading.Barrier = dataclasses.field(default_factory=lambda: threading.Barrier(3))
+    stored: list[bytes] = dataclasses.field(default_factory=list)
+
+    def series_instance_count(self, study_uid: str, series_uid: str) -> int:
+        return 1
+
+    @property
+    def client(self) -> Any:
+        meeting = self.meeting
+
+        def search_for_instances(*_: Any, search_filters: dict[str, str], **__: Any) -> list:
+            if search_filters["SOPInstanceUID"].startswith("3."):
+                meeting.wait(timeout=10)
+            return []
+
+        return type("Client", (), {"search_for_instances": staticmethod(search_for_instances)})()
+
+    def store_files(self, files: Sequence[bytes]) -> StoreOutcome:
+        if files[0][:2] in (b"1.", b"2."):
+            self.meeting.wait(timeout=10)
+        self.stored += files
+        return StoreOutcome(stored={f.decode() for f in files})
+
+
+def test_a_waiting_check_holds_no_store_slot() -> None:
+    """A store answers queries after the STOW-RS requests it is busy with: a
+    check waiting for its answer must leave every STOW-RS slot to the batches
+    already checked (a shared pool would deadlock here until the timeout)."""
+    store = MeetingStore("http://store.invalid/dicom-web")
+    batches = [[_prepared(f"{n}.{i}") for i in range(2)] for n in (1, 2, 3)]
+    with storing.StorePipeline(store) as pipeline:
+        for batch in batches:
+            pipeline.submit(batch)
+    assert not store.meeting.broken
+    assert sorted(store.stored) == sorted(item.sop_uid.encode() for b in batches for item in b)
+    assert {item.outcome.status for b in batches for item in b} == {FileStatus.ACCEPTED}
