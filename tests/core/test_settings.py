@@ -94,3 +94,20 @@ def test_sqlite_is_the_default_without_database_url() -> None:
         timeout=120,
     )
     assert result.stdout.strip() == "django.db.backends.sqlite3", result.stderr[-1000:]
+
+
+def test_wsgi_workers_import_every_view_before_their_first_request() -> None:
+    code = (
+        "import sys; import config.wsgi; "
+        "print(all(m in sys.modules for m in ('config.urls', 'imaging.api', 'imaging.proxy')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "platform")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
