@@ -149,7 +149,13 @@ def prepare(
         )
         return None
     try:
-        encoded = encode_part10(ds, source=item.data, spans=valid.spans, unchanged=result.unchanged)
+        encoded = encode_part10(
+            ds,
+            source=item.data,
+            spans=valid.spans,
+            unchanged=result.unchanged,
+            encoded=result.encoded,
+        )
     except Exception as exc:  # a value pydicom read but cannot write back
         logger.warning("encoding failed for an uploaded file: %s", type(exc).__name__)
         outcomes.append(

@@ -35,7 +35,11 @@ def _spliced(data: bytes) -> tuple[bytes, frozenset[int]]:
     valid = validate_dicom_bytes(data, max_bytes=1 << 30)
     result = deidentify(valid.dataset, project_key="7", key=KEY, in_place=True)
     encoded = encode_part10(
-        result.dataset, source=data, spans=valid.spans, unchanged=result.unchanged
+        result.dataset,
+        source=data,
+        spans=valid.spans,
+        unchanged=result.unchanged,
+        encoded=result.encoded,
     )
     return encoded, result.unchanged
 

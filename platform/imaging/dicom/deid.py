@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
@@ -26,10 +27,11 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.tag import Tag
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
 from imaging.dicom import deid_profile as profile
 from imaging.dicom.elements import vr_of
+from imaging.dicom.part10 import encode_element
 
 PROFILE_VERSION = profile.PROFILE_VERSION
 
@@ -50,12 +52,15 @@ class DeidResult:
     ``uid_map`` holds original UIDs: keep it with the same care as the key.
     ``unchanged``: top-level tags whose element the profile kept exactly as it came
     (same element, same value), so their encoded bytes may be copied from the input.
+    ``encoded``: the elements that record the method (constants), already encoded
+    in the data set's transfer syntax, for ``imaging.dicom.part10.encode_part10``.
     """
 
     dataset: Dataset
     pseudonym: str
     uid_map: Mapping[str, str]
     unchanged: frozenset[int] = frozenset()
+    encoded: Mapping[int, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -106,7 +111,8 @@ def deidentify(ds: Dataset, *, project_key: str, key: bytes, in_place: bool = Fa
         for tag, (element, value) in kept.items()
         if elements.get(tag) is element and element.value is value
     )
-    return DeidResult(out, context.pseudonym, MappingProxyType(dict(context.uid_map)), unchanged)
+    uid_map = MappingProxyType(dict(context.uid_map))
+    return DeidResult(out, context.pseudonym, uid_map, unchanged, _method_encoded_for(out))
 
 
 def _keyed_hash(key: bytes, purpose: str, *parts: str) -> bytes:
@@ -349,4 +355,27 @@ def _record_method(out: Dataset, validation_mode: int = config.IGNORE) -> None:
     out[_CODE_SEQUENCE] = new(_CODE_SEQUENCE, "SQ", codes)
 
 
-_record_method(Dataset(), validation_mode=config.RAISE)  # the constants are valid DICOM
+@functools.cache
+def _method_encoded(implicit_vr: bool) -> Mapping[int, bytes]:
+    """The method elements as encode_part10 would write them, encoded once: their
+    values are ASCII constants, the same bytes in every character set."""
+    template = Dataset()
+    _record_method(template, validation_mode=config.RAISE)  # the constants are valid DICOM
+    return MappingProxyType(
+        {
+            int(tag): encode_element(element, implicit_vr=implicit_vr)
+            for tag, element in template.items()
+        }
+    )
+
+
+def _method_encoded_for(out: Dataset) -> Mapping[int, bytes]:
+    try:
+        syntax = UID(out.file_meta.TransferSyntaxUID)
+        implicit_vr, little_endian = syntax.is_implicit_VR, syntax.is_little_endian
+    except (AttributeError, ValueError):  # no transfer syntax, or not a known one
+        return {}
+    return _method_encoded(implicit_vr) if little_endian else {}
+
+
+_method_encoded(implicit_vr=False)

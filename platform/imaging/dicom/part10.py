@@ -75,10 +75,12 @@ def encode_part10(
     source: bytes | None = None,
     spans: Mapping[int, ElementSpan] | None = None,
     unchanged: Set[int] = frozenset(),
+    encoded: Mapping[int, bytes] | None = None,
 ) -> bytes:
     """Preamble, file meta (``ds.file_meta``, completed) and data set, as one
-    Part-10 file. Elements in ``unchanged`` that have a span are copied from
-    ``source``; everything else is encoded by pydicom in the transfer syntax."""
+    Part-10 file. Elements in ``encoded`` are written as given there (already
+    encoded in this transfer syntax); elements in ``unchanged`` that have a span
+    are copied from ``source``; everything else is encoded by pydicom."""
     syntax = UID(ds.file_meta.TransferSyntaxUID)
     if not syntax.is_little_endian:
         raise ValueError("only little endian transfer syntaxes are written")
@@ -88,15 +90,19 @@ def encode_part10(
     spans = spans or {}
     encodings = ds.get("SpecificCharacterSet", "iso8859")
     buffer = _new_buffer(implicit)
+    encoded = encoded or {}
     for tag, raw in sorted(ds.items()):  # items: elements as they are, unconverted
         if tag.element == 0 and tag.group > 6:
             continue  # retired group lengths, as pydicom's writer does
-        span = spans.get(tag) if tag in unchanged else None
+        piece: bytes | memoryview | None = encoded.get(tag)
+        span = spans.get(tag) if piece is None and tag in unchanged else None
         if view is not None and span is not None and _copyable(span, raw, implicit):
+            piece = view[span.start : span.end]
+        if piece is not None:
             if buffer.tell():
                 pieces.append(buffer.getvalue())
                 buffer = _new_buffer(implicit)
-            pieces.append(view[span.start : span.end])
+            pieces.append(piece)
             continue
         element = ds[tag]
         _correct_ambiguous(element, ds)
@@ -105,6 +111,14 @@ def encode_part10(
         write_data_element(buffer, element, encodings)
     pieces.append(buffer.getvalue())
     return b"".join(pieces)
+
+
+def encode_element(element: DataElement, *, implicit_vr: bool) -> bytes:
+    """One top-level element as encode_part10 writes it (little endian, default
+    character set)."""
+    buffer = _new_buffer(implicit_vr)
+    write_data_element(buffer, element)
+    return buffer.getvalue()
 
 
 def file_meta_bytes(meta: Dataset) -> bytes:
