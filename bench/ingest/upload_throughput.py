@@ -1,9 +1,10 @@
 """Upload throughput: the platform's POST /api/v1/uploads/ against STOW-RS straight
 into the same Orthanc, on the same synthetic CT series, in the same run.
 
-Both sides send the same multipart/related (STOW-style) bodies, as a script or
-DICOMweb client does; the platform's take `?project=` in the URL. `--platform-body
-form` posts multipart/form-data instead (what the browser page sends).
+Both sides send the same multipart/related (STOW-style) bodies, as a script, a
+DICOMweb client or the browser page does; the platform's take `?project=` in the
+URL. The page's own pattern: `--files-per-request 25 --parallel 2`. `--platform-body
+form` posts multipart/form-data instead (what `curl -F` sends).
 
 Starts everything it needs and removes it afterwards: a temporary Orthanc, a
 temporary PostgreSQL database, the platform (gunicorn or runserver) on a free
@@ -199,7 +200,7 @@ def _stow_bodies(files: list[tuple[str, bytes]], per_request: int) -> list[Body]
 
 
 def _upload_bodies(files: list[tuple[str, bytes]], per_request: int, project: int) -> list[Body]:
-    """multipart/form-data bodies, as the browser page posts them to the platform."""
+    """multipart/form-data bodies, as form clients (`curl -F`) post them to the platform."""
     bodies = []
     for chunk in _chunks(files, per_request):
         fields: list[tuple[str, Any]] = [("project", str(project))]

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
+from urllib.parse import unquote
 
 from django.conf import settings
 from rest_framework import status
@@ -35,7 +36,8 @@ READ_CHUNK = 1 << 20
 SPOOL_BYTES = 256 << 20  # larger bodies go to a temporary file, not memory
 _MAX_HEADER_BYTES = 8192  # one part's header block
 _BOUNDARY_RE = re.compile(r"^[0-9A-Za-z'()+_,\-./:=? ]{1,70}$")  # RFC 2046 5.1.1
-_FILENAME_RE = re.compile(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', re.IGNORECASE)
+_FILENAME_RE = re.compile(r'filename="?([^";]+)"?', re.IGNORECASE)
+_FILENAME_UTF8_RE = re.compile(r"filename\*=UTF-8''([^;\s]+)", re.IGNORECASE)  # RFC 5987
 
 
 class MalformedUpload(ApplicationError):
@@ -209,9 +211,15 @@ def _headers(block: bytes) -> dict[str, str]:
 
 
 def _part_name(headers: dict[str, str], number: int) -> str:
-    """Content-Disposition filename, else Content-Location, else part-N."""
-    match = _FILENAME_RE.search(headers.get("content-disposition", ""))
-    name = match.group(1) if match else headers.get("content-location", "")
+    """Content-Disposition filename* (UTF-8, percent-encoded: what the upload page
+    sends) or filename, else Content-Location, else part-N."""
+    disposition = headers.get("content-disposition", "")
+    if match := _FILENAME_UTF8_RE.search(disposition):
+        name = unquote(match.group(1), errors="replace")
+    elif match := _FILENAME_RE.search(disposition):
+        name = match.group(1)
+    else:
+        name = headers.get("content-location", "")
     name = "".join(char for char in name if char.isprintable()).strip()
     return (name or f"part-{number}")[:255]
 

@@ -44,8 +44,9 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def project_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    """Upload page: the browser sends each file (or zip) to the upload API with
-    its own progress bar and report row (static/js/upload.js)."""
+    """Upload page: the browser sends the files (or zips) to the upload API in
+    STOW-style batches, each file with its own progress bar and report row
+    (static/js/upload.js)."""
     project = selectors.project_list(user=request.user).filter(pk=pk).first()
     access = access_for(request.user, pk)
     if project is None or access is None:

@@ -191,6 +191,26 @@ def test_splitter_keeps_exact_bytes_and_allows_blank_preamble(settings: Any) -> 
     upload.close()
 
 
+@pytest.mark.parametrize(
+    ("disposition", "name"),
+    [
+        # What the upload page sends: RFC 5987, UTF-8, percent-encoded.
+        ("attachment; filename*=UTF-8''Sch%C3%A4del%20%3Cb%3E%3B1.dcm", "Schädel <b>;1.dcm"),
+        ('attachment; filename="plain name.dcm"', "plain name.dcm"),
+        ("attachment; filename*=UTF-8''%FF%0Abad.dcm", "\ufffdbad.dcm"),  # no control chars
+    ],
+)
+def test_part_names_from_content_disposition(settings: Any, disposition: str, name: str) -> None:
+    settings.UPLOAD_MAX_REQUEST_BYTES = settings.UPLOAD_MAX_FILE_BYTES = 1 << 20
+    body = (
+        f"--b\r\nContent-Type: application/dicom\r\nContent-Disposition: {disposition}"
+        "\r\n\r\ndata\r\n--b--\r\n"
+    ).encode()
+    upload = split_related(io.BytesIO(body), b"b", len(body))
+    assert [item.name for item in upload.items()] == [name]
+    upload.close()
+
+
 @pytest.mark.parametrize(("before", "after"), [(b"text\r\n", b""), (b"", b"more parts?")])
 def test_text_around_the_parts_is_malformed(settings: Any, before: bytes, after: bytes) -> None:
     """A preamble or epilogue with content would be a file silently ignored."""
