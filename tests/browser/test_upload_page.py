@@ -17,6 +17,23 @@ from tests.imaging.dicom_samples import ct_series_files
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def _upload_through_page(
+    live_server: Any, world: World, paths: list[str], screenshot: str
+) -> dict[str, Any]:
+    """Upload `paths` on the project's page as investigator_a; what the page shows."""
+    return run_browser_script(
+        "upload_page.mjs",
+        {
+            "BASE_URL": live_server.url,
+            "USERNAME": "investigator_a",
+            "PASSWORD": factories.PASSWORD,
+            "PROJECT_ID": str(world.project.pk),
+            "FILES": json.dumps(paths),
+            "SCREENSHOT": str(ARTIFACTS / screenshot),
+        },
+    )
+
+
 def test_upload_page_uploads_files_with_per_file_results(
     world: World, image_store: Any, live_server: Any, tmp_path: Path
 ) -> None:
@@ -29,17 +46,7 @@ def test_upload_page_uploads_files_with_per_file_results(
     bad = tmp_path / "up" / "<img src=x onerror=alert(1)>.txt"
     bad.write_text("not dicom")
     paths.append(str(bad))
-    out = run_browser_script(
-        "upload_page.mjs",
-        {
-            "BASE_URL": live_server.url,
-            "USERNAME": "investigator_a",
-            "PASSWORD": factories.PASSWORD,
-            "PROJECT_ID": str(world.project.pk),
-            "FILES": json.dumps(paths),
-            "SCREENSHOT": str(ARTIFACTS / "upload_page.png"),
-        },
-    )
+    out = _upload_through_page(live_server, world, paths, "upload_page.png")
     assert out["problems"] == []
     # One request for the four files, as a DICOMweb client sends them.
     assert len(out["posts"]) == 1
@@ -76,17 +83,7 @@ def test_upload_page_batches_many_files_a_zip_and_repeated_names(
     repeat_name, repeat_data = series[25]
     (other / repeat_name).write_bytes(repeat_data)
     paths = [str(folder / name) for name, _ in series] + [str(archive), str(other / repeat_name)]
-    out = run_browser_script(
-        "upload_page.mjs",
-        {
-            "BASE_URL": live_server.url,
-            "USERNAME": "investigator_a",
-            "PASSWORD": factories.PASSWORD,
-            "PROJECT_ID": str(world.project.pk),
-            "FILES": json.dumps(paths),
-            "SCREENSHOT": str(ARTIFACTS / "upload_page_batches.png"),
-        },
-    )
+    out = _upload_through_page(live_server, world, paths, "upload_page_batches.png")
     assert out["problems"] == []
     assert len(out["posts"]) == 3
     assert [row["name"] for row in out["rows"]] == [Path(p).name for p in paths]
