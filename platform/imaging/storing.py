@@ -165,9 +165,7 @@ class StorePipeline:
         except BaseException:
             _release(batch)
             raise
-        new = [p for p in batch if p.outcome.status == FileStatus.ACCEPTED]
-        _release([p for p in batch if p.outcome.status != FileStatus.ACCEPTED])
-        if new:
+        if new := _accepted(batch):
             self._futures.append(self._storer.submit(self._store_batch, new))
 
     def _store_batch(self, batch: list[PreparedInstance]) -> None:
@@ -177,9 +175,7 @@ class StorePipeline:
             _release(batch)  # the index needs only the headers
 
     def submit(self, batch: list[PreparedInstance]) -> None:
-        new = [p for p in batch if p.outcome.status == FileStatus.ACCEPTED]
-        _release([p for p in batch if p.outcome.status != FileStatus.ACCEPTED])  # never stored
-        if new:
+        if new := _accepted(batch):
             self._futures.append(self._checker.submit(self._check, new))
 
     def __enter__(self) -> Self:
@@ -200,6 +196,13 @@ class StorePipeline:
         if exc_type is None:
             for future in list(self._futures):
                 future.result()  # an unexpected error in a batch is the caller's error
+
+
+def _accepted(batch: list[PreparedInstance]) -> list[PreparedInstance]:
+    """The batch's files still to store; the others' encoded files are released
+    (they will never be stored)."""
+    _release([p for p in batch if p.outcome.status != FileStatus.ACCEPTED])
+    return [p for p in batch if p.outcome.status == FileStatus.ACCEPTED]
 
 
 def _release(items: list[PreparedInstance]) -> None:
