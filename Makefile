@@ -40,9 +40,9 @@ $(NODE_STAMP): frontend/package-lock.json
 $(VIEWER_BUILD): $(NODE_STAMP) $(VIEWER_SOURCES)
 	cd frontend && npm run build --silent
 
-bench-tools: ## wrk and nginx for bench/load (Debian's packages; needs root, as `services` does)
-	command -v wrk >/dev/null && test -x /usr/sbin/nginx || { apt-get update -qq \
-	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light; }
+bench-tools: services ## wrk for bench/load (Debian's package; needs root, as `services` does)
+	command -v wrk >/dev/null || { apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -17,7 +17,7 @@ Then, per endpoint, it runs wrk three times and prints p50/p95/p99, requests/s a
   the machine serves, and the latency when every client queues (≈ clients ÷ req/s).
   No target: it says how many clients the hardware carries.
 
-Needs `wrk` and `nginx` (`make bench-tools`, Debian's packages).
+Needs `wrk` (`make bench-tools`) and nginx (`make setup`), Debian's packages.
 
     .venv/bin/python bench/load/api_load.py [--clients 50] [--think-ms 500-1500]
         [--seconds 20] [--capacity-seconds 8] [--workers 4] [--no-nginx]
@@ -94,7 +94,7 @@ def load_module(name: str, path: Path) -> ModuleType:
 proxy_bench = load_module(
     "proxy_throughput_bench", ROOT / "bench" / "ingest" / "proxy_throughput.py"
 )
-nginx = load_module("nginx_front", HERE / "nginx_front.py")
+nginx = load_module("run_nginx", ROOT / "deploy" / "nginx" / "run_nginx.py")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -215,7 +215,10 @@ def main(args: argparse.Namespace) -> int:
         url = gunicorn_url
         if not args.no_nginx:
             upstream = gunicorn_url.removeprefix("http://")
-            front = nginx.nginx_front(upstream, runner.free_port(), tmp / "nginx", tmp / "static")
+            route = nginx.ImageStoreRoute(orthanc.dicomweb_url, *orthanc.auth)
+            front = nginx.nginx_front(
+                upstream, runner.free_port(), tmp / "nginx", tmp / "static", route
+            )
             url = stack.enter_context(front)
         print(
             f"data: demo project, {args.studies + 1} studies, {2 * (args.studies + 1)} series, "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services the platform needs locally are installed and running:
-# PostgreSQL, Redis, Orthanc with its DICOMweb and PostgreSQL-index plugins, Debian chromium
-# (browser tests).
+# PostgreSQL, Redis, Orthanc with its DICOMweb and PostgreSQL-index plugins, nginx-light (the
+# deployed edge's tests), Debian chromium (browser tests).
 # Idempotent: does nothing for what is already there. Needs root for installs.
 set -euo pipefail
 
@@ -44,6 +44,12 @@ if ! command -v Orthanc >/dev/null || [ ! -e "$ORTHANC_PLUGINS/libOrthancDicomWe
     || [ ! -e "$ORTHANC_PLUGINS/libOrthancPostgreSQLIndex.so" ]; then
   log "installing Orthanc with its DICOMweb and PostgreSQL-index plugins"
   apt_install orthanc orthanc-dicomweb orthanc-postgresql
+fi
+
+# nginx (Debian's nginx-light) for the tests and benchmarks of the deployed edge
+# (deploy/docker/nginx), run per use by deploy/nginx/run_nginx.py.
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  log "installing nginx-light"; apt_install nginx-light
 fi
 
 # Node.js and npm for the frontend build and browser tests.

@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils import timezone
 
 
 class AuditAction(models.TextChoices):
@@ -35,7 +36,9 @@ class AuditEvent(models.Model):
     into nor rewrite the log. Updates and deletes are refused by the model and,
     on PostgreSQL, by a trigger (see migration 0002)."""
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When it happened: now for events written here, the request's time for
+    # events shipped from the edge's access log (imaging.edge_access_log).
+    at = models.DateTimeField(default=timezone.now, db_index=True)
     actor_id = models.BigIntegerField(null=True, db_index=True)
     actor_username = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=32, choices=AuditAction.choices, db_index=True)
@@ -59,3 +62,17 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise PermissionError("audit events are append-only")
+
+
+class LogCursor(models.Model):
+    """How far an external access log (the edge's, see imaging.edge_access_log) has
+    been shipped into the audit log: the file's inode and the byte offset after the
+    last shipped line. Advanced in the same transaction as the shipped rows."""
+
+    path = models.CharField(max_length=512, unique=True)
+    inode = models.BigIntegerField(default=0)
+    offset = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.path} @ {self.offset}"

@@ -46,6 +46,12 @@ ALLOWED_METHODS = ("GET", "HEAD")
 # Upstream answers that mean the platform, not the client, is at fault.
 _UPSTREAM_FAULTS = {401, 403, 407}
 _OUTCOMES = {401: "unauthenticated", 403: "denied", 404: "not_found", 405: "method_not_allowed"}
+# What authorize_images tells the edge (nginx's auth_request_set reads these).
+EDGE_ACTOR_HEADER = "X-Image-Actor"
+EDGE_USERNAME_HEADER = "X-Image-Username"
+EDGE_STUDY_HEADER = "X-Image-Study"
+EDGE_PROJECT_HEADER = "X-Image-Project"
+EDGE_REFUSAL_HEADER = "X-Image-Refusal"
 _token_auth = TokenAuthentication()
 _thread = threading.local()
 
@@ -147,6 +153,44 @@ def dicomweb(request: HttpRequest, *, resource: Resource, **params: str) -> Http
     if study is None:
         return log.refuse(404, "Not found.")
     return _forward(request, log, upstream_path(resource, params), rewrite=resource.rewrite)
+
+
+@csrf_exempt
+def authorize_images(request: HttpRequest, *, study_uid: str) -> HttpResponse:
+    """The edge's access decision for the pixel requests it serves itself
+    (deploy/docker/nginx: frames and rendered images, streamed by nginx from
+    the image store after this answer, which it caches for a few seconds per
+    credential and study). The same rules as dicomweb(): 200 allows; a refusal
+    is 401 or 403 (all that nginx's auth_request passes on), with
+    X-Image-Refusal naming the answer the client gets. The X-Image-* headers
+    say who and what for the edge's access log, which audit.image_access_log
+    ships into the audit log; nothing is written here."""
+    response = HttpResponse(status=200)
+    try:
+        user = _authenticate(request)
+    except AuthenticationFailed:
+        user = None
+    if user is None:
+        return _edge_refusal(response, 401, "unauthenticated")
+    response[EDGE_ACTOR_HEADER] = str(user.pk)
+    response[EDGE_USERNAME_HEADER] = user.get_username()
+    study, status = _study_for(user, study_uid)
+    if study is not None:
+        response[EDGE_STUDY_HEADER] = str(study.pk)
+        response[EDGE_PROJECT_HEADER] = str(study.project_id)
+    if status == 403:
+        return _edge_refusal(response, 403, "denied")
+    if study is None:
+        return _edge_refusal(response, 403, "not_found")
+    return response
+
+
+def _edge_refusal(response: HttpResponse, status: int, refusal: str) -> HttpResponse:
+    response.status_code = status
+    response[EDGE_REFUSAL_HEADER] = refusal
+    if status == 401:
+        response["WWW-Authenticate"] = "Token"
+    return response
 
 
 @csrf_exempt

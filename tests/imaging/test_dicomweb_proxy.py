@@ -9,12 +9,9 @@ visible without VIEW_IMAGES is 403; a study out of scope is 404."""
 
 import io
 import json
-import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pydicom
@@ -23,21 +20,21 @@ from django.core.signals import request_finished
 from django.db import close_old_connections
 from django.test import Client, RequestFactory
 from django.urls import resolve
-from pydicom.dataset import Dataset
 from rest_framework.authtoken.models import Token
 
 from audit.models import AuditAction, AuditEvent
 from imaging.dicomweb import image_store as store_client
-from ml_worker.synthetic import make_ct_volume, make_patient, write_ct_series
-from tests import factories
 from tests.conftest import PRINCIPALS, World
 from tests.fixtures.orthanc import load_runner
-
-FRAMES_ACCEPT = 'multipart/related; type="application/octet-stream"'
-INSTANCE_ACCEPT = 'multipart/related; type="application/dicom"'
-STUDY = "/dicomweb/studies/{study}"
-SERIES = STUDY + "/series/{series}"
-INSTANCE = SERIES + "/instances/{sop}"
+from tests.fixtures.proxied_series import (
+    FRAMES_ACCEPT,
+    INSTANCE,
+    INSTANCE_ACCEPT,
+    SERIES,
+    STUDY,
+    Stored,
+    multipart_payloads,
+)
 
 # (case id, path, Accept, expected per principal for the study of A, then of B)
 MATRIX = [
@@ -68,57 +65,6 @@ CASES = [
 ]
 
 
-@dataclass(frozen=True)
-class Stored:
-    study: Any
-    series_uid: str
-    sop_uids: list[str]
-    pixel_data: list[bytes]
-
-    def url(self, template: str, *, sop_index: int = 0) -> str:
-        return template.format(
-            study=self.study.study_instance_uid,
-            series=self.series_uid,
-            sop=self.sop_uids[sop_index],
-        )
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Dataset]]:
-    """Two 4-slice 64x64 CT series of different patients, written once."""
-    volume = make_ct_volume(n_slices=4, rows=64, cols=64)
-    root = tmp_path_factory.mktemp("proxy-dicom")
-    series = {}
-    for side, index in (("own", 0), ("other", 1)):
-        paths = write_ct_series(volume, Path(root, side), patient=make_patient(index))
-        series[side] = [pydicom.dcmread(path) for path in paths]
-    return series
-
-
-@pytest.fixture
-def stored(
-    world: World, image_store: Any, synthetic: dict[str, list[Dataset]]
-) -> dict[str, Stored]:
-    """The series stored in Orthanc, each indexed as a Study of A ("own") or B ("other")."""
-    result = {}
-    for side, institution in (("own", world.inst_a), ("other", world.inst_b)):
-        datasets = synthetic[side]
-        outcome = store_client().store(datasets)
-        assert not outcome.failed and len(outcome.stored) == len(datasets)
-        study = factories.StudyFactory(
-            project=world.project,
-            institution=institution,
-            study_instance_uid=datasets[0].StudyInstanceUID,
-        )
-        result[side] = Stored(
-            study=study,
-            series_uid=datasets[0].SeriesInstanceUID,
-            sop_uids=[ds.SOPInstanceUID for ds in datasets],
-            pixel_data=[ds.PixelData for ds in datasets],
-        )
-    return result
-
-
 def browser(world: World, principal: str) -> Client:
     """A session-authenticated client enforcing CSRF like a browser (or anonymous)."""
     client = Client(enforce_csrf_checks=True)
@@ -135,19 +81,6 @@ def get(client: Client, url: str, accept: str = "", **headers: str) -> Any:
 
 def image_events() -> Any:
     return AuditEvent.objects.filter(action=AuditAction.IMAGE_ACCESSED)
-
-
-def multipart_payloads(content_type: str, body: bytes) -> list[tuple[bytes, bytes]]:
-    """(part headers, payload) of a multipart/related body."""
-    boundary = re.search(r'boundary="?([^";]+)"?', content_type)
-    assert boundary is not None, content_type
-    parts = []
-    for part in body.split(b"--" + boundary.group(1).encode())[1:]:
-        if part.startswith(b"--"):
-            break
-        headers, _, payload = part.lstrip(b"\r\n").partition(b"\r\n\r\n")
-        parts.append((headers, payload.removesuffix(b"\r\n")))
-    return parts
 
 
 @pytest.mark.parametrize(("path", "accept", "side", "principal", "expected"), CASES)
