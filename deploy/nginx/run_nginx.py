@@ -59,7 +59,7 @@ class ImageStoreRoute:
             "IMAGE_STORE_UPSTREAM": parts.netloc,
             "IMAGE_STORE_ROOT": parts.path.rstrip("/"),
             "IMAGE_STORE_AUTHORIZATION": f"Basic {token}",
-            "IMAGE_ACCESS_LOG": str(workdir / "image-access.log"),
+            "IMAGE_ACCESS_LOG_DIR": str(workdir / "image-access"),
             "IMAGE_ACCESS_CACHE": str(workdir / "image-access-cache"),
             "IMAGE_ACCESS_GRANT_SECONDS": str(self.grant_seconds),
         }
@@ -90,11 +90,11 @@ def nginx_front(
     upstream: str, port: int, workdir: Path, static_dir: Path, image_store: ImageStoreRoute
 ) -> Iterator[str]:
     """Run nginx on 127.0.0.1:port in front of upstream (host:port) and the image store;
-    yields its URL. The image access log is workdir/image-access.log."""
+    yields its URL. The image access log is written under workdir/image-access/."""
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is needed: Debian's nginx-light (make setup installs it)")
-    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "image-access").mkdir(parents=True, exist_ok=True)
     values = {
         "WEB_UPSTREAM": upstream,
         "CLIENT_MAX_BODY_SIZE": "2g",

@@ -2,19 +2,22 @@
 
 nginx (deploy/docker/nginx) serves the viewer's frames and rendered images
 straight from the image store once imaging.proxy.authorize_images allowed the
-study, and writes one JSON line per such request. Each line becomes the same
-IMAGE_ACCESSED event the platform's own proxy writes (user, study, project,
-resource, status, bytes), with the request's own time.
+study, and writes one JSON line per such request into a folder, one file per
+hour. Each line becomes the same IMAGE_ACCESSED event the platform's own proxy
+writes (user, study, project, resource, status, bytes), at the request's time.
 
-Exactly once: a cursor per log file (its inode and the offset after the last
+Exactly once: a cursor per file (its inode and the offset after the last
 shipped line) advances in the transaction that writes the rows, so a shipper
 killed midway ships the same lines again and nothing twice. Only whole lines
-are read. A rotated log (renamed to NAME.1, then nginx reopens NAME) is
-finished before the new file is started; a line that cannot be read is logged
-and skipped, never blocking the lines after it."""
+are read. A file is deleted once it is shipped to its end, a newer one exists
+and nginx has not written to it for FINISHED_AFTER_S (nginx keeps a log's
+descriptor open for a minute at most: open_log_file_cache). A line that
+cannot be read is logged and skipped, never blocking the lines after it."""
 
 import json
 import logging
+import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +31,9 @@ from core.http import forwarded_client
 from imaging import proxy
 
 logger = logging.getLogger(__name__)
+LOG_PATTERN = "*.log"
 MAX_BYTES_PER_BATCH = 4 << 20
-ROTATED_SUFFIX = ".1"
+FINISHED_AFTER_S = 300
 # The platform's refusals, as authorize_images names them (X-Image-Refusal).
 _REFUSALS = frozenset({"unauthenticated", "denied", "not_found"})
 
@@ -43,68 +47,63 @@ class ShipResult:
         return ShipResult(self.shipped + other.shipped, self.skipped + other.skipped)
 
 
-def ship_all(path: Path) -> ShipResult:
-    """Ship every whole line written so far (the rotated file's rest first)."""
+def ship_folder(folder: Path) -> ShipResult:
+    """Ship every whole line written so far, oldest file first, and delete the
+    files that are done."""
+    files = sorted(folder.glob(LOG_PATTERN))
+    total = ShipResult()
+    for index, path in enumerate(files):
+        total += ship_file(path)
+        if index < len(files) - 1:
+            _delete_if_finished(path)
+    return total
+
+
+def ship_file(path: Path) -> ShipResult:
     total = ShipResult()
     while True:
-        result, more = ship_batch(path)
+        result, more = _ship_batch(path)
         total += result
         if not more:
             return total
 
 
-def ship_batch(path: Path) -> tuple[ShipResult, bool]:
-    """Ship up to MAX_BYTES_PER_BATCH of whole lines in one transaction.
-    Returns what was shipped and whether more may be waiting."""
+def _ship_batch(path: Path) -> tuple[ShipResult, bool]:
+    """Up to MAX_BYTES_PER_BATCH of whole lines in one transaction; whether more may wait."""
     with transaction.atomic():
         cursor, _ = LogCursor.objects.select_for_update().get_or_create(path=str(path))
-        source = _source_of(path, cursor)
-        if source is None:
+        try:
+            with path.open("rb") as log:
+                stat = os.fstat(log.fileno())
+                if stat.st_ino != cursor.inode or stat.st_size < cursor.offset:
+                    # A new file under this name (or one cut short): from its start.
+                    cursor.inode, cursor.offset = stat.st_ino, 0
+                log.seek(cursor.offset)
+                data = log.read(MAX_BYTES_PER_BATCH)
+        except FileNotFoundError:
             return ShipResult(), False
-        with source.open("rb") as log:
-            log.seek(cursor.offset)
-            data = log.read(MAX_BYTES_PER_BATCH)
         end = data.rfind(b"\n") + 1
-        if end == 0:
-            return ShipResult(), _switch_to_current(path, source, cursor)
         events, skipped = _events(data[:end].splitlines())
         AuditEvent.objects.bulk_create(events)
         cursor.offset += end
-        cursor.save(update_fields=["offset", "updated_at"])
-    return ShipResult(len(events), skipped), True
+        cursor.save()
+    return ShipResult(len(events), skipped), len(data) == MAX_BYTES_PER_BATCH and end > 0
 
 
-def _source_of(path: Path, cursor: LogCursor) -> Path | None:
-    """The file the cursor points into: the log, or its rotated predecessor.
-    A cursor whose file is gone, or was truncated, starts over on the log."""
-    for candidate in (path, path.with_name(path.name + ROTATED_SUFFIX)):
-        try:
-            stat = candidate.stat()
-        except FileNotFoundError:
-            continue
-        if stat.st_ino == cursor.inode and stat.st_size >= cursor.offset:
-            return candidate
+def _delete_if_finished(path: Path) -> None:
     try:
-        inode = path.stat().st_ino
+        stat = path.stat()
     except FileNotFoundError:
-        return None
-    if cursor.inode:
-        logger.warning("edge access log %s: shipped file gone, starting on the new one", path)
-    cursor.inode, cursor.offset = inode, 0
-    cursor.save(update_fields=["inode", "offset", "updated_at"])
-    return path
-
-
-def _switch_to_current(path: Path, source: Path, cursor: LogCursor) -> bool:
-    """At the end of a rotated file, continue on the current log."""
-    if source == path:
-        return False
-    try:
-        cursor.inode, cursor.offset = path.stat().st_ino, 0
-    except FileNotFoundError:
-        return False
-    cursor.save(update_fields=["inode", "offset", "updated_at"])
-    return True
+        return
+    cursor = LogCursor.objects.filter(path=str(path), inode=stat.st_ino).first()
+    if cursor is None or cursor.offset < stat.st_size:
+        return
+    if time.time() - stat.st_mtime < FINISHED_AFTER_S:
+        return
+    # The file first: a crash in between leaves a cursor without a file, never
+    # a file without its cursor (which would be shipped again).
+    path.unlink()
+    cursor.delete()
 
 
 def _events(lines: list[bytes]) -> tuple[list[AuditEvent], int]:

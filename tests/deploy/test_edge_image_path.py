@@ -7,6 +7,7 @@ log into the same audit rows the platform's own proxy writes.
 Real nginx (Debian's nginx-light, the deployed template), the live server and
 the session's Orthanc."""
 
+import io
 import json
 import time
 from pathlib import Path
@@ -19,7 +20,8 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from audit.models import AuditAction, AuditEvent, LogCursor
-from imaging.edge_access_log import ship_all
+from imaging import edge_access_log
+from imaging.edge_access_log import ship_folder
 from projects.models import ProjectMembership
 from tests.conftest import PRINCIPALS, World
 from tests.fixtures.nginx import GRANT_SECONDS, Edge, run_edge
@@ -75,7 +77,7 @@ def test_edge_follows_the_permission_matrix_and_audits_every_request(
             else:
                 assert response.headers["Content-Type"] == "application/json"
             sent.append((principal, side, status, len(response.content)))
-    assert ship_all(edge.access_log).shipped == len(sent)
+    assert ship_folder(edge.access_log).shipped == len(sent)
     events = sorted(shipped_events(), key=lambda e: e.pk)  # shipped in the log's order
     assert len(events) == len(sent)
     for (principal, side, status, size), event in zip(sent, events, strict=True):
@@ -135,7 +137,7 @@ def test_decision_is_cached_per_credential_then_expires(
     time.sleep(GRANT_SECONDS + 1.5)
     assert status(viewer, 2) == 404
     assert status(labeler, 2) == 200  # another credential's grant is its own
-    assert ship_all(edge.access_log).shipped == 5
+    assert ship_folder(edge.access_log).shipped == 5
 
 
 def test_image_store_refusal_reaches_the_client_without_orthancs_body(
@@ -149,7 +151,7 @@ def test_image_store_refusal_reaches_the_client_without_orthancs_body(
     assert response.json() == {"message": "The image store refused this request."}
     missing = requests.get(url.replace("/frames/1", "9/frames/1"), headers=headers, timeout=30)
     assert missing.status_code == 404
-    ship_all(edge.access_log)
+    ship_folder(edge.access_log)
     outcomes = sorted(e.detail["outcome"] for e in shipped_events())
     assert outcomes == ["upstream_refused", "upstream_refused"]
 
@@ -163,7 +165,7 @@ def test_edge_refuses_other_methods_and_hides_the_decision_route(
     assert posted.status_code == 405
     decision = f"{edge.url}/dicomweb/_authorize/studies/{own.study.study_instance_uid}"
     assert requests.get(decision, headers=headers, timeout=30).status_code == 404
-    ship_all(edge.access_log)
+    ship_folder(edge.access_log)
     [event] = shipped_events()
     assert (event.detail["status"], event.detail["outcome"]) == (405, "method_not_allowed")
 
@@ -179,7 +181,7 @@ def test_wrong_image_store_credentials_are_a_502_without_orthancs_answer(
         )
         assert response.status_code == 502
         assert response.json() == {"message": "The image store is unavailable."}
-        ship_all(bad.access_log)
+        ship_folder(bad.access_log)
     [event] = shipped_events()
     assert event.detail["outcome"] == "upstream_error"
 
@@ -191,7 +193,7 @@ def test_metadata_still_goes_through_the_platform(
     url = edge.url + own.url(INSTANCE.rsplit("/instances", 1)[0] + "/metadata")
     response = requests.get(url, headers=credentials(world, "viewer"), timeout=30)
     assert response.status_code == 200 and json.loads(response.content)
-    assert not edge.access_log.exists() or edge.access_log.read_bytes() == b""
+    assert not any(edge.access_log.iterdir())
     event = _platform_event()
     assert event.detail["resource"] == "series_metadata" and "served_by" not in event.detail
 
@@ -271,24 +273,28 @@ def _line(**overrides: Any) -> bytes:
     return json.dumps({**entry, **overrides}).encode() + b"\n"
 
 
-def test_shipping_is_exactly_once_across_partial_lines_and_rotation(
-    db: Any, tmp_path: Path
+def test_shipping_is_exactly_once_across_partial_lines_and_hours(
+    db: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    log = tmp_path / "image-access.log"
-    log.write_bytes(_line(request_id="1") + b"not json\n" + _line(request_id="2")[:40])
-    first = ship_all(log)
+    older, newer = tmp_path / "2026-11-26T09.log", tmp_path / "2026-11-26T10.log"
+    older.write_bytes(_line(request_id="1") + b"not json\n" + _line(request_id="2")[:40])
+    first = ship_folder(tmp_path)
     assert (first.shipped, first.skipped) == (1, 1)
-    with log.open("ab") as out:  # nginx finishes the line
+    with older.open("ab") as out:  # nginx finishes the line
         out.write(_line(request_id="2")[40:])
-    assert ship_all(log).shipped == 1
-    assert ship_all(log).shipped == 0
-    # Rotation: renamed, one more line before nginx reopens, then the new file.
-    log.rename(tmp_path / "image-access.log.1")
-    with (tmp_path / "image-access.log.1").open("ab") as out:
+    assert ship_folder(tmp_path).shipped == 1
+    assert ship_folder(tmp_path).shipped == 0
+    # The next hour: the old file is shipped to its end, then deleted once nginx is done.
+    with older.open("ab") as out:
         out.write(_line(request_id="3"))
-    log.write_bytes(_line(request_id="4", status="403", refusal="denied", bytes="61"))
-    assert ship_all(log).shipped == 2
-    assert ship_all(log).shipped == 0
+    newer.write_bytes(_line(request_id="4", status="403", refusal="denied", bytes="61"))
+    assert ship_folder(tmp_path).shipped == 2
+    assert older.exists()  # written too recently to be sure nginx has let go
+    monkeypatch.setattr(edge_access_log, "FINISHED_AFTER_S", 0)
+    assert ship_folder(tmp_path).shipped == 0
+    assert not older.exists() and newer.exists()
+    assert not LogCursor.objects.filter(path=str(older)).exists()
+    assert LogCursor.objects.get(path=str(newer)).offset == newer.stat().st_size
     events = sorted(shipped_events(), key=lambda e: e.detail["request_id"])
     assert [e.detail["request_id"] for e in events] == ["1", "2", "3", "4"]
     first_event, *_, denied = events
@@ -308,14 +314,26 @@ def test_shipping_is_exactly_once_across_partial_lines_and_rotation(
     assert (first_event.actor_id, first_event.object_id, first_event.project_id) == (7, "3", 5)
     assert first_event.at.isoformat() == "2026-11-26T10:00:00.125000+00:00"
     assert denied.detail["outcome"] == "denied"
-    assert LogCursor.objects.get(path=str(log)).offset == log.stat().st_size
+
+
+def test_a_file_recreated_under_the_same_name_is_shipped_from_its_start(
+    db: Any, tmp_path: Path
+) -> None:
+    log = tmp_path / "2026-11-26T10.log"
+    log.write_bytes(_line(request_id="1") + _line(request_id="2"))
+    assert ship_folder(tmp_path).shipped == 2
+    log.unlink()
+    log.write_bytes(_line(request_id="3"))
+    assert ship_folder(tmp_path).shipped == 1
+    assert sorted(e.detail["request_id"] for e in shipped_events()) == ["1", "2", "3"]
 
 
 def test_ship_command_reports_what_it_shipped(db: Any, tmp_path: Path) -> None:
-    log = tmp_path / "image-access.log"
-    log.write_bytes(_line() + _line(uri="/dicomweb/../etc/passwd", status="404"))
-    out = []
-    call_command("ship_image_access_log", str(log), stdout=type("W", (), {"write": out.append})())
-    assert "shipped 2, skipped 0" in "".join(out)
+    (tmp_path / "2026-11-26T10.log").write_bytes(
+        _line() + _line(uri="/dicomweb/../etc/passwd", status="404")
+    )
+    out = io.StringIO()
+    call_command("ship_image_access_log", str(tmp_path), stdout=out)
+    assert "shipped 2, skipped 0" in out.getvalue()
     odd = AuditEvent.objects.get(detail__resource="unknown")
     assert odd.detail["outcome"] == "upstream_refused"

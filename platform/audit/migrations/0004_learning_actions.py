@@ -4,15 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0003_label_actions'),
+        ("audit", "0003_label_actions"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('login', 'Login'), ('login_failed', 'Login Failed'), ('logout', 'Logout'), ('project_created', 'Project Created'), ('project_updated', 'Project Updated'), ('membership_granted', 'Membership Granted'), ('membership_revoked', 'Membership Revoked'), ('cohort_created', 'Cohort Created'), ('cohort_updated', 'Cohort Updated'), ('cohort_deleted', 'Cohort Deleted'), ('study_viewed', 'Study Viewed'), ('series_viewed', 'Series Viewed'), ('image_accessed', 'Image Accessed'), ('data_uploaded', 'Data Uploaded'), ('data_downloaded', 'Data Downloaded'), ('job_started', 'Job Started'), ('job_cancelled', 'Job Cancelled'), ('labels_edited', 'Labels Edited'), ('labels_submitted', 'Labels Submitted'), ('labels_reviewed', 'Labels Reviewed'), ('dataset_frozen', 'Dataset Frozen'), ('model_promoted', 'Model Promoted'), ('model_rolled_back', 'Model Rolled Back'), ('token_issued', 'Token Issued')], db_index=True, max_length=32),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("login", "Login"),
+                    ("login_failed", "Login Failed"),
+                    ("logout", "Logout"),
+                    ("project_created", "Project Created"),
+                    ("project_updated", "Project Updated"),
+                    ("membership_granted", "Membership Granted"),
+                    ("membership_revoked", "Membership Revoked"),
+                    ("cohort_created", "Cohort Created"),
+                    ("cohort_updated", "Cohort Updated"),
+                    ("cohort_deleted", "Cohort Deleted"),
+                    ("study_viewed", "Study Viewed"),
+                    ("series_viewed", "Series Viewed"),
+                    ("image_accessed", "Image Accessed"),
+                    ("data_uploaded", "Data Uploaded"),
+                    ("data_downloaded", "Data Downloaded"),
+                    ("job_started", "Job Started"),
+                    ("job_cancelled", "Job Cancelled"),
+                    ("labels_edited", "Labels Edited"),
+                    ("labels_submitted", "Labels Submitted"),
+                    ("labels_reviewed", "Labels Reviewed"),
+                    ("dataset_frozen", "Dataset Frozen"),
+                    ("model_promoted", "Model Promoted"),
+                    ("model_rolled_back", "Model Rolled Back"),
+                    ("token_issued", "Token Issued"),
+                ],
+                db_index=True,
+                max_length=32,
+            ),
         ),
     ]
