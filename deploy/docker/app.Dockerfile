@@ -50,9 +50,27 @@ WORKDIR /app/platform
 CMD ["celery", "-A", "config", "worker", "-Q", "default", "-n", "default@%h", \
      "--concurrency", "4", "--loglevel", "INFO"]
 
-# --- nginx: static files (incl. frontend/dist under /static/viewer/) and proxying
+# --- nginx: static files (incl. frontend/dist under /static/viewer/), the viewer's
+# frames and rendered images straight from Orthanc once the platform allowed them
+# (the image path, deploy/README.md), and proxying
 FROM nginx:1.27.3-bookworm AS proxy
 COPY --from=app /app/platform/staticfiles/ /srv/static/
 COPY deploy/docker/nginx/default.conf.template /etc/nginx/templates/default.conf.template
-ENV WEB_UPSTREAM=web:8000 CLIENT_MAX_BODY_SIZE=2g
+# Run by the image's entrypoint before it renders the template (20-envsubst-on-templates.sh):
+# the image store's Authorization header from ORTHANC_USERNAME/ORTHANC_PASSWORD, and the
+# image path's folders (made again at start: a volume mounted there may be empty or root's).
+COPY deploy/docker/nginx/18-image-store-authorization.envsh \
+     deploy/docker/nginx/19-image-access-folders.sh /docker-entrypoint.d/
+RUN chmod 0755 /docker-entrypoint.d/18-image-store-authorization.envsh \
+       /docker-entrypoint.d/19-image-access-folders.sh \
+    && mkdir -p /var/log/nginx/image-access /var/cache/nginx/image-access \
+    && chown nginx:nginx /var/log/nginx/image-access /var/cache/nginx/image-access \
+    && chmod 2775 /var/log/nginx/image-access && chmod 0700 /var/cache/nginx/image-access
+# IMAGE_STORE_AUTHORIZATION (secret) is built by the .envsh above; the log folder is shared
+# with the shipper (manage.py ship_image_access_log), the cache belongs on a tmpfs.
+ENV WEB_UPSTREAM=web:8000 CLIENT_MAX_BODY_SIZE=2g \
+    IMAGE_STORE_UPSTREAM=orthanc:8042 IMAGE_STORE_ROOT=/dicom-web \
+    IMAGE_ACCESS_LOG_DIR=/var/log/nginx/image-access \
+    IMAGE_ACCESS_CACHE=/var/cache/nginx/image-access \
+    IMAGE_ACCESS_GRANT_SECONDS=10
 EXPOSE 8080
