@@ -157,13 +157,14 @@ def dicomweb(request: HttpRequest, *, resource: Resource, **params: str) -> Http
 
 @csrf_exempt
 def authorize_images(request: HttpRequest, *, study_uid: str) -> HttpResponse:
-    """The edge's access decision for the pixel requests it serves itself
-    (deploy/docker/nginx: frames and rendered images, streamed by nginx from
-    the image store after this answer, which it caches for a few seconds per
-    credential and study). The same rules as dicomweb(): 200 allows; a refusal
-    is 401 or 403 (all that nginx's auth_request passes on), with
-    X-Image-Refusal naming the answer the client gets. The X-Image-* headers
-    say who and what for the edge's access log, which audit.image_access_log
+    """The edge's access decision for the DICOMweb requests it serves itself
+    (deploy/docker/nginx: the byte resources, i.e. series, instances, frames,
+    rendered images and bulk data, streamed by nginx from the image store after
+    this answer, which it caches for a few seconds per credential and study).
+    The same rules as dicomweb(): 200 allows; a refusal is 401 or 403 (all
+    that nginx's auth_request passes on), with X-Image-Refusal naming the
+    answer the client gets. The X-Image-* headers
+    say who and what for the edge's access log, which imaging.edge_access_log
     ships into the audit log; nothing is written here."""
     response = HttpResponse(status=200)
     try:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 import requests
 from django.core.management import call_command
@@ -25,7 +26,14 @@ from imaging.edge_access_log import ship_folder
 from projects.models import ProjectMembership
 from tests.conftest import PRINCIPALS, World
 from tests.fixtures.nginx import GRANT_SECONDS, Edge, run_edge
-from tests.fixtures.proxied_series import FRAMES_ACCEPT, INSTANCE, Stored, multipart_payloads
+from tests.fixtures.proxied_series import (
+    FRAMES_ACCEPT,
+    INSTANCE,
+    INSTANCE_ACCEPT,
+    SERIES,
+    Stored,
+    multipart_payloads,
+)
 from tests.imaging.test_dicomweb_proxy import MATRIX
 
 EDGE_CASES = {case: (path, accept, own, other) for case, path, accept, own, other in MATRIX}
@@ -56,7 +64,7 @@ def shipped_events() -> list[AuditEvent]:
     )
 
 
-@pytest.mark.parametrize("case", ["frame", "rendered"])
+@pytest.mark.parametrize("case", ["frame", "rendered", "retrieve-instance"])
 def test_edge_follows_the_permission_matrix_and_audits_every_request(
     world: World, stored: dict[str, Stored], edge: Edge, case: str
 ) -> None:
@@ -83,7 +91,7 @@ def test_edge_follows_the_permission_matrix_and_audits_every_request(
     for (principal, side, status, size), event in zip(sent, events, strict=True):
         assert event.detail["status"] == status
         assert event.detail["study_uid"] == stored[side].study.study_instance_uid
-        assert event.detail["resource"] in ("frames", "instance_rendered")
+        assert event.detail["resource"] in ("frames", "instance_rendered", "instance")
         if principal == "anonymous":
             assert (event.actor_id, event.detail["outcome"]) == (None, "unauthenticated")
         else:
@@ -116,6 +124,23 @@ def test_edge_frame_is_orthancs_frame_without_its_headers(
     assert "Server" not in response.headers or "Orthanc" not in response.headers["Server"]
     assert "WWW-Authenticate" not in response.headers
     assert "Set-Cookie" not in response.headers
+
+
+def test_edge_streams_a_whole_series(world: World, stored: dict[str, Stored], edge: Edge) -> None:
+    own = stored["own"]
+    url = edge.url + own.url(SERIES)
+    headers = {"Accept": INSTANCE_ACCEPT, **credentials(world, "reviewer")}
+    response = requests.get(url, headers=headers, timeout=30)
+    assert response.status_code == 200
+    parts = multipart_payloads(response.headers["Content-Type"], response.content)
+    sops = {pydicom.dcmread(io.BytesIO(payload)).SOPInstanceUID for _, payload in parts}
+    assert sops == set(own.sop_uids)
+    ship_folder(edge.access_log)
+    [event] = shipped_events()
+    assert event.detail["resource"] == "series"
+    # nginx counts the body as sent, chunked framing included (Orthanc streams a series).
+    overhead = event.detail["bytes"] - len(response.content)
+    assert 0 <= overhead < 64 + len(response.content) // 1000
 
 
 def test_decision_is_cached_per_credential_then_expires(
