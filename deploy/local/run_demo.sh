@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole platform locally with demo data: Orthanc on loopback, a Celery
-# worker for each queue, and the web app on http://127.0.0.1:8000.
+# worker for each queue, the web app, and in front of it the deployed nginx
+# (deploy/docker/nginx) on http://127.0.0.1:8000 with its image access log
+# shipped into the audit log.
 # Called by `make demo` after the install steps. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,5 +52,15 @@ fi
   --loglevel INFO >var/log/worker-gpu.log 2>&1 & pids+=($!)
 $PY manage.py classify_series --project sarcopenia-l3 --user admin_nvh
 
+# As deployed: nginx in front (static files, DICOMweb pixels straight from
+# Orthanc once the platform allowed the study), its access log shipped into
+# the audit log, the app behind it.
+$PY manage.py collectstatic --no-input -v0
+$PY deploy/nginx/run_nginx.py --upstream "127.0.0.1:${APP_PORT}" --port "$WEB_PORT" \
+  --workdir var/nginx --static platform/staticfiles --dicomweb-url "$DICOMWEB_URL" \
+  >var/log/nginx.log 2>&1 & pids+=($!)
+$PY manage.py ship_image_access_log var/nginx/image-access --follow \
+  >var/log/image-access-shipper.log 2>&1 & pids+=($!)
+
 echo "Platform: http://127.0.0.1:${WEB_PORT}/  (logs in var/log/, Ctrl-C to stop)"
-$PY manage.py runserver "127.0.0.1:${WEB_PORT}" --noreload
+$PY manage.py runserver "127.0.0.1:${APP_PORT}" --noreload

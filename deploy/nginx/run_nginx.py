@@ -1,6 +1,11 @@
 """nginx in front of the platform, as deployed: deploy/docker/nginx/default.conf.template
-rendered for loopback, run by Debian's nginx (nginx-light) in a temporary folder. Used by the
-tests of the edge's image path and by the benchmarks that measure the deployed path.
+rendered for loopback, run by Debian's nginx (nginx-light) in a folder of its own. Used by
+`make demo` (the front on 127.0.0.1:8000), the tests of the edge's image path and the
+benchmarks that measure the deployed path.
+
+    ORTHANC_USERNAME=... ORTHANC_PASSWORD=... python deploy/nginx/run_nginx.py \
+        --upstream 127.0.0.1:8001 --port 8000 --workdir var/nginx \
+        --static platform/staticfiles --dicomweb-url http://127.0.0.1:8042/dicom-web
 
 Only the listen address, the static folder and the template's ${VARS} change; everything else
 (upstreams, the image path and its access cache, proxy headers, buffering) is the deployed file's.
@@ -9,6 +14,7 @@ Loaded by path (deploy/ is not a package), like deploy/orthanc/run_orthanc.py.""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import os
 import re
@@ -16,6 +22,8 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,3 +136,36 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
                 return
         time.sleep(0.1)
     raise RuntimeError("nginx did not listen in time")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--upstream", required=True, help="the platform's host:port")
+    parser.add_argument("--port", type=int, default=8000, help="listen on 127.0.0.1:PORT")
+    parser.add_argument("--workdir", type=Path, default=Path("var/nginx"))
+    parser.add_argument("--static", type=Path, required=True, help="the collected static files")
+    parser.add_argument("--dicomweb-url", required=True, help="the image store's DICOMweb root")
+    parser.add_argument("--grant-seconds", type=int, default=10)
+    args = parser.parse_args(argv)
+    password = os.environ.get("ORTHANC_PASSWORD", "")
+    if not password:
+        print("ORTHANC_PASSWORD is not set (the image store's credentials)", file=sys.stderr)
+        return 2
+    route = ImageStoreRoute(
+        args.dicomweb_url,
+        os.environ.get("ORTHANC_USERNAME", ""),
+        password,
+        grant_seconds=args.grant_seconds,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    workdir = args.workdir.resolve()
+    with nginx_front(args.upstream, args.port, workdir, args.static.resolve(), route) as url:
+        print(f"nginx on {url}, image access log in {workdir / 'image-access'}", flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
