@@ -12,7 +12,11 @@ from analysis.models import SeriesLevels
 from projects.roles import Role
 from tests import factories
 
-pytest_plugins = ["tests.fixtures.orthanc", "tests.fixtures.proxied_series"]
+pytest_plugins = [
+    "tests.fixtures.orthanc",
+    "tests.fixtures.proxied_series",
+    "tests.fixtures.nginx",
+]
 
 ROLES = [str(r) for r in Role]
 # Columns of every permission matrix: each role, a non-member of hospital A, anonymous.

@@ -40,6 +40,8 @@ pid {root}/nginx.pid;
 error_log {root}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
+    include /etc/nginx/mime.types;  # as the nginx image's main config does
+    default_type application/octet-stream;
     access_log off;
     client_body_temp_path {root}/body;
     proxy_temp_path {root}/proxy;

@@ -12,10 +12,13 @@ from PIL import Image
 
 from analysis.models import Job
 from annotations.models import LabelTrack
+from audit.models import AuditAction, AuditEvent
+from imaging.edge_access_log import ship_folder
 from tests import factories
 from tests.browser.conftest import ARTIFACTS, run_browser_script
 from tests.browser.phantom_study import PhantomStudy, ingest_phantom
 from tests.conftest import World
+from tests.fixtures.nginx import Edge
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,9 +28,10 @@ def phantom(world: World, image_store: Any, tmp_path: Path) -> PhantomStudy:
     return ingest_phantom(project=world.project, user=world.users["investigator"], tmp=tmp_path)
 
 
-def _env(live_server: Any, world: World, study: PhantomStudy, **extra: str) -> dict[str, str]:
+def _env(server: Any, world: World, study: PhantomStudy, **extra: str) -> dict[str, str]:
+    """The script's inputs; `server`: the live server, or nginx in front of it."""
     return {
-        "BASE_URL": live_server.url,
+        "BASE_URL": server.url,
         "PASSWORD": factories.PASSWORD,
         "PROJECT_ID": str(world.project.pk),
         "SERIES_ID": str(study.series.pk),
@@ -97,6 +101,35 @@ def test_viewer_shows_spine_bands_and_cam(
     assert f"job #{job.id} queued for L3" in out["measure"]["note"]
     assert [level["level"] for level in job.parameters["levels"]] == ["L3"]
     assert job.parameters["levels"][0]["sop_instance_uids"]  # the mid-slice of L3
+
+
+def test_viewer_loads_the_series_through_the_edge(
+    world: World, phantom: PhantomStudy, edge: Edge
+) -> None:
+    """As deployed: the browser talks to nginx, which streams the pixels from
+    Orthanc once the platform allowed the study; every request is audited."""
+    shot = ARTIFACTS / "viewer_edge_sagittal.png"
+    out = run_browser_script(
+        "viewer_open.mjs",
+        {
+            **_env(edge, world, phantom),
+            "USERNAME": "labeler_a",
+            "SCREENSHOT": str(shot),
+            "CAM_SCREENSHOT": str(ARTIFACTS / "viewer_edge_cam.png"),
+        },
+        timeout=240,
+    )
+    assert out["problems"] == []
+    total = len(phantom.case.levels)
+    assert out["dataset"]["volumeLoaded"] == f"{total}/{total}"
+    _, spine_rows = _bone_column(_crop(shot, out["boxes"]["sagittal"]))
+    assert spine_rows > 0.5 * out["boxes"]["sagittal"]["height"] * 0.8
+    ship_folder(edge.access_log)
+    served = AuditEvent.objects.filter(action=AuditAction.IMAGE_ACCESSED, detail__served_by="edge")
+    # The viewer reads whole instances and series for the volume, frames for the axial view.
+    assert {e.detail["resource"] for e in served} <= {"series", "instance", "frames"}
+    assert {(e.actor_id, e.detail["status"]) for e in served} == {(world.users["labeler"].pk, 200)}
+    assert sum(e.detail["bytes"] for e in served) > total * 128 * 128 * 2  # every slice
 
 
 def test_labeler_corrects_and_reviewer_verifies(

@@ -40,12 +40,6 @@ EDGE_CASES = {case: (path, accept, own, other) for case, path, accept, own, othe
 FRAME = INSTANCE + "/frames/1"
 
 
-@pytest.fixture
-def edge(live_server: Any, image_store: Any, tmp_path: Path) -> Any:
-    with run_edge(live_server, image_store, tmp_path / "nginx") as running:
-        yield running
-
-
 def credentials(world: World, principal: str, kind: str = "session") -> dict[str, str]:
     """What a browser (session cookie) or a script (token) sends; nothing for anonymous."""
     if principal == "anonymous":
@@ -85,7 +79,7 @@ def test_edge_follows_the_permission_matrix_and_audits_every_request(
             else:
                 assert response.headers["Content-Type"] == "application/json"
             sent.append((principal, side, status, len(response.content)))
-    assert ship_folder(edge.access_log).shipped == len(sent)
+    assert ship_folder(edge.logged(len(sent))).shipped == len(sent)
     events = sorted(shipped_events(), key=lambda e: e.pk)  # shipped in the log's order
     assert len(events) == len(sent)
     for (principal, side, status, size), event in zip(sent, events, strict=True):
@@ -135,7 +129,7 @@ def test_edge_streams_a_whole_series(world: World, stored: dict[str, Stored], ed
     parts = multipart_payloads(response.headers["Content-Type"], response.content)
     sops = {pydicom.dcmread(io.BytesIO(payload)).SOPInstanceUID for _, payload in parts}
     assert sops == set(own.sop_uids)
-    ship_folder(edge.access_log)
+    ship_folder(edge.logged(1))
     [event] = shipped_events()
     assert event.detail["resource"] == "series"
     # nginx counts the body as sent, chunked framing included (Orthanc streams a series).
@@ -162,7 +156,7 @@ def test_decision_is_cached_per_credential_then_expires(
     time.sleep(GRANT_SECONDS + 1.5)
     assert status(viewer, 2) == 404
     assert status(labeler, 2) == 200  # another credential's grant is its own
-    assert ship_folder(edge.access_log).shipped == 5
+    assert ship_folder(edge.logged(5)).shipped == 5
 
 
 def test_image_store_refusal_reaches_the_client_without_orthancs_body(
@@ -176,7 +170,7 @@ def test_image_store_refusal_reaches_the_client_without_orthancs_body(
     assert response.json() == {"message": "The image store refused this request."}
     missing = requests.get(url.replace("/frames/1", "9/frames/1"), headers=headers, timeout=30)
     assert missing.status_code == 404
-    ship_folder(edge.access_log)
+    ship_folder(edge.logged(2))
     outcomes = sorted(e.detail["outcome"] for e in shipped_events())
     assert outcomes == ["upstream_refused", "upstream_refused"]
 
@@ -190,7 +184,7 @@ def test_edge_refuses_other_methods_and_hides_the_decision_route(
     assert posted.status_code == 405
     decision = f"{edge.url}/dicomweb/_authorize/studies/{own.study.study_instance_uid}"
     assert requests.get(decision, headers=headers, timeout=30).status_code == 404
-    ship_folder(edge.access_log)
+    ship_folder(edge.logged(1))
     [event] = shipped_events()
     assert (event.detail["status"], event.detail["outcome"]) == (405, "method_not_allowed")
 
@@ -206,7 +200,7 @@ def test_wrong_image_store_credentials_are_a_502_without_orthancs_answer(
         )
         assert response.status_code == 502
         assert response.json() == {"message": "The image store is unavailable."}
-        ship_folder(bad.access_log)
+        ship_folder(bad.logged(1))
     [event] = shipped_events()
     assert event.detail["outcome"] == "upstream_error"
 
