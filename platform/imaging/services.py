@@ -99,14 +99,35 @@ def _prepare_and_store(
     batches = ingest.prepare_batches(
         items, project_key=str(project.pk), outcomes=outcomes, size=size
     )
+    looked_up: set[tuple[str, str]] = set()
     with storing.StorePipeline(store) as pipeline:
         for batch in batches:
             prepared += batch
             _check_against_index(batch, project, user.institution_id, pseudonyms)
             accepted = [p for p in batch if p.outcome.status == ingest.FileStatus.ACCEPTED]
             storing.mark_repeats(accepted, seen)
-            pipeline.submit(batch)
+            pipeline.submit(batch, indexed=_indexed_series(accepted, project, looked_up))
     return prepared
+
+
+def _indexed_series(
+    prepared: list[ingest.PreparedInstance],
+    project: ResearchProject,
+    looked_up: set[tuple[str, str]],
+) -> set[tuple[str, str]]:
+    """Which of the batch's series the index holds, asked once per series per
+    upload: the store needs no count for those before the UID check (one round
+    trip less before each request's first STOW-RS, when the store is idle)."""
+    keys = {(p.study_uid, p.series_uid) for p in prepared} - looked_up
+    if not keys:
+        return set()
+    looked_up |= keys
+    rows = Series.objects.filter(
+        study__project=project,
+        study__study_instance_uid__in={study for study, _ in keys},
+        series_instance_uid__in={series for _, series in keys},
+    ).values_list("study__study_instance_uid", "series_instance_uid")
+    return set(rows) & keys
 
 
 def _check_against_index(

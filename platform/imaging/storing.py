@@ -4,6 +4,7 @@ the caller prepares the next batch. A failed batch rejects only its files."""
 
 import dataclasses
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Self
@@ -40,6 +41,12 @@ class NewSeries:
 
     def __init__(self) -> None:
         self._new: dict[tuple[str, str], bool] = {}
+
+    def mark_not_new(self, keys: set[tuple[str, str]]) -> None:
+        """Series the index already holds (it is written only after the store
+        confirmed them): no count is needed, their files get the UID check."""
+        for key in keys:
+            self._new.setdefault(key, False)
 
     def is_new(self, store: ImageStore, study_uid: str, series_uid: str) -> bool:
         key = (study_uid, series_uid)
@@ -174,7 +181,11 @@ class StorePipeline:
         finally:
             _release(batch)  # the index needs only the headers
 
-    def submit(self, batch: list[PreparedInstance]) -> None:
+    def submit(
+        self, batch: list[PreparedInstance], indexed: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """Queue a batch; `indexed`: its (study, series) UIDs the index holds."""
+        self._new_series.mark_not_new(set(indexed))
         if new := _accepted(batch):
             self._futures.append(self._checker.submit(self._check, new))
 

@@ -77,6 +77,27 @@ def test_reupload_is_duplicate_and_changes_nothing(
     assert len(_orthanc_instances(image_store)) == 4
 
 
+def test_a_series_uploaded_in_parts_is_checked_file_by_file(
+    world: World, image_store: Any, investigator: Any, tmp_path: Path
+) -> None:
+    # The second part's series is in the index: its files are checked by UID
+    # (no series count first), so the overlap is a duplicate and the rest is new.
+    files = ct_series_files(tmp_path, slices=6)
+    first = _upload(investigator, world.project.pk, files[:3]).json()
+    second = _upload(investigator, world.project.pk, files[2:]).json()
+    assert second["counts"] == {"accepted": 3, "duplicate": 1, "quarantined": 0, "rejected": 0}
+    assert second["studies"] == first["studies"]
+    assert Series.objects.get(study_id=first["studies"][0]).slice_count == 6
+    assert len(_orthanc_instances(image_store)) == 6
+    # An index that outlived its store (a restore, a wiped store) stores them again.
+    session = image_store.session()
+    for orthanc_id in session.get(f"{image_store.url}/studies", timeout=30).json():
+        session.delete(f"{image_store.url}/studies/{orthanc_id}", timeout=30)
+    third = _upload(investigator, world.project.pk, files).json()
+    assert third["counts"]["accepted"] == 6
+    assert len(_orthanc_instances(image_store)) == 6
+
+
 def test_pseudonyms_per_patient_and_project(
     world: World, image_store: Any, investigator: Any, tmp_path: Path
 ) -> None:

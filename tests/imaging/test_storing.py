@@ -113,6 +113,20 @@ def test_a_series_the_store_holds_is_checked_file_by_file() -> None:
     assert set(statuses.values()) == {FileStatus.ACCEPTED}
 
 
+def test_a_series_the_index_holds_is_checked_file_by_file_without_a_count() -> None:
+    store = HoldingStore("http://store.invalid/dicom-web", held=frozenset({"0.1"}))
+    new_series = storing.NewSeries()
+    new_series.mark_not_new({("1.2", "1.2.3")})
+    batch = [_prepared(f"0.{i}") for i in range(3)]
+    storing.mark_duplicates(batch, store, new_series)
+    assert store.queries == ["uids"]
+    assert [item.outcome.status for item in batch] == [
+        FileStatus.ACCEPTED,
+        FileStatus.DUPLICATE,
+        FileStatus.ACCEPTED,
+    ]
+
+
 @dataclasses.dataclass
 class MeetingStore(ImageStore):
     """Holds series 1.2.3 (so every batch is checked UID by UID). Storing batches
