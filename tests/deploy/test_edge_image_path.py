@@ -101,6 +101,22 @@ def test_edge_follows_the_permission_matrix_and_audits_every_request(
             assert event.detail["outcome"] == "not_found"
 
 
+def test_a_permitted_study_in_the_path_opens_no_other_studys_images(
+    world: World, stored: dict[str, Stored], edge: Edge
+) -> None:
+    # The decision is per study UID; the image store must not serve another
+    # study's series under it (labeler_a may view "own", not "other").
+    own, other = stored["own"], stored["other"]
+    mixed = (
+        f"/dicomweb/studies/{own.study.study_instance_uid}/series/{other.series_uid}"
+        f"/instances/{other.sop_uids[0]}/frames/1"
+    )
+    headers = {"Accept": FRAMES_ACCEPT, **credentials(world, "labeler")}
+    assert requests.get(edge.url + mixed, headers=headers, timeout=30).status_code == 404
+    assert requests.get(edge.url + other.url(FRAME), headers=headers, timeout=30).status_code == 404
+    assert requests.get(edge.url + own.url(FRAME), headers=headers, timeout=30).status_code == 200
+
+
 def test_edge_frame_is_orthancs_frame_without_its_headers(
     world: World, stored: dict[str, Stored], edge: Edge, orthanc_server: Any
 ) -> None:
