@@ -75,8 +75,8 @@ def _ship_batch(path: Path) -> tuple[ShipResult, bool]:
         try:
             with path.open("rb") as log:
                 stat = os.fstat(log.fileno())
-                if stat.st_ino != cursor.inode or stat.st_size < cursor.offset:
-                    # A new file under this name (or one cut short): from its start.
+                restart = stat.st_ino != cursor.inode or stat.st_size < cursor.offset
+                if restart:  # a new file under this name (or one cut short): from its start
                     cursor.inode, cursor.offset = stat.st_ino, 0
                 log.seek(cursor.offset)
                 data = log.read(MAX_BYTES_PER_BATCH)
@@ -85,8 +85,9 @@ def _ship_batch(path: Path) -> tuple[ShipResult, bool]:
         end = data.rfind(b"\n") + 1
         events, skipped = _events(data[:end].splitlines())
         AuditEvent.objects.bulk_create(events)
-        cursor.offset += end
-        cursor.save()
+        if end or restart:  # an idle poll writes nothing
+            cursor.offset += end
+            cursor.save()
     return ShipResult(len(events), skipped), len(data) == MAX_BYTES_PER_BATCH and end > 0
 
 
