@@ -163,9 +163,9 @@ def authorize_images(request: HttpRequest, *, study_uid: str) -> HttpResponse:
     this answer, which it caches for a few seconds per credential and study).
     The same rules as dicomweb(): 200 allows; a refusal is 401 or 403 (all
     that nginx's auth_request passes on), with X-Image-Refusal naming the
-    answer the client gets. The X-Image-* headers
-    say who and what for the edge's access log, which imaging.edge_access_log
-    ships into the audit log; nothing is written here."""
+    answer the client gets. The X-Image-* headers say who and what for the
+    edge's access log, which imaging.edge_access_log ships into the audit log;
+    nothing is written here."""
     response = HttpResponse(status=200)
     try:
         user = _authenticate(request)
