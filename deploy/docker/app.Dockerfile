@@ -51,7 +51,7 @@ CMD ["celery", "-A", "config", "worker", "-Q", "default", "-n", "default@%h", \
      "--concurrency", "4", "--loglevel", "INFO"]
 
 # --- nginx: static files (incl. frontend/dist under /static/viewer/), the viewer's
-# frames and rendered images straight from Orthanc once the platform allowed them
+# DICOMweb pixels and files straight from Orthanc once the platform allowed them
 # (the image path, deploy/README.md), and proxying
 FROM nginx:1.27.3-bookworm AS proxy
 COPY --from=app /app/platform/staticfiles/ /srv/static/
